@@ -1,0 +1,136 @@
+"""Command line: ``python -m mnist_model {summary,train,evaluate,predict}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from .config import OPTIMIZERS, RECIPES
+
+DEFAULT_OUT_DIR = Path("models")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args, argv)
+    except (ValueError, RuntimeError) as err:  # project errors carry user-facing messages
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mnist_model",
+                                     description="Train, evaluate and query the MNIST convnet.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("summary", help="print the layer table and parameter count")
+    p.add_argument("--filters", type=int, nargs=3, default=(32, 64, 64), metavar="N",
+                   help="output channels of conv_1, conv_2, conv_3 (default: 32 64 64)")
+    p.add_argument("--dense", type=int, default=64, help="width of the hidden dense layer")
+    p.set_defaults(run=cmd_summary)
+
+    p = sub.add_parser("train", help="train a model and save it with its card")
+    p.add_argument("--recipe", choices=RECIPES, default="seed",
+                   help="seed: listing 5.1 as published; improved: augmentation, cosine schedule")
+    p.add_argument("--epochs", type=int, help="passes over the data (seed 5, improved 20)")
+    p.add_argument("--batch-size", type=int, help="images per step (default 64)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="seed: rmsprop, improved: adam")
+    p.add_argument("--learning-rate", type=float, help="initial learning rate")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random shifts, rotations and zoom (improved recipe: on)")
+    p.add_argument("--validation-split", type=float, help="fraction held out for validation")
+    p.add_argument("--filters", type=int, nargs=3, metavar="N", help="conv channels (default 32 64 64)")
+    p.add_argument("--limit", type=int, help="train on the first N images only")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--data", help="MNIST npz (default: $MNIST_NPZ, then data/mnist.npz)")
+    p.add_argument("--out", help="model file to write (default: models/<recipe>.keras)")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test loss and accuracy on the 10,000 test images")
+    p.add_argument("--model", help="a .keras file (default: the bundled model)")
+    p.add_argument("--data", help="MNIST npz (default: $MNIST_NPZ, then data/mnist.npz)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images of handwritten digits")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, any size")
+    p.add_argument("--model", help="a .keras file (default: the bundled model)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.set_defaults(run=cmd_predict)
+    return parser
+
+
+def cmd_summary(args, argv) -> int:
+    from .network import build_convnet, summary_text
+
+    print(summary_text(build_convnet(tuple(args.filters), args.dense)))
+    return 0
+
+
+def cmd_train(args, argv) -> int:
+    from .config import TrainConfig
+    from .storage import make_card, save_model
+    from .training import train
+
+    config = TrainConfig.for_recipe(
+        args.recipe, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+        learning_rate=args.learning_rate, augment=args.augment,
+        validation_split=args.validation_split, filters=args.filters, train_limit=args.limit,
+        seed=args.seed)
+    out = Path(args.out or DEFAULT_OUT_DIR / f"{args.recipe}.keras")
+    print(f"Training ({config.recipe} recipe): {config.to_dict()}", flush=True)
+    result = train(config, args.data, verbose=1)
+    card = make_card(result, command="python -m mnist_model " + shlex.join(argv))
+    save_model(result.model, out, card)
+    print(f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}, "
+          f"{result.seconds:.0f} s of training; saved {out}")
+    return 0
+
+
+def cmd_evaluate(args, argv) -> int:
+    from .data import load_prepared
+    from .inference import evaluate
+    from .storage import PRETRAINED_MODEL, load_model
+
+    path = Path(args.model or PRETRAINED_MODEL)
+    scores = evaluate(load_model(path), *load_prepared(args.data)[1])
+    scores["model"] = str(path)
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        print(f"{path}: test accuracy {scores['test_accuracy']:.4f}, "
+              f"test loss {scores['test_loss']:.4f} on {scores['n']} images")
+    return 0
+
+
+def cmd_predict(args, argv) -> int:
+    from .inference import Predictor
+    from .preprocess import ImageError, load_image
+    from .storage import PRETRAINED_MODEL, load_model
+
+    predictor = Predictor(load_model(args.model or PRETRAINED_MODEL))
+    failures = 0
+    for name in args.images:
+        try:
+            prepared = predictor.prepare(load_image(name))
+        except ImageError as err:
+            failures += 1
+            print(json.dumps({"file": name, "error": str(err)}) if args.json else f"{name}: error: {err}",
+                  file=sys.stdout if args.json else sys.stderr)
+            continue
+        probs = predictor.probabilities(prepared.image) if prepared.image is not None else None
+        digit = int(probs.argmax()) if probs is not None else None
+        if args.json:
+            print(json.dumps({"file": name, "digit": digit,
+                              "probabilities": [round(float(p), 6) for p in probs] if probs is not None
+                              else [0.0] * 10}))
+        elif digit is None:
+            print(f"{name}: no digit found (empty image)")
+        else:
+            print(f"{name}: {digit} ({probs[digit]:.1%})")
+    return 1 if failures else 0

@@ -1,0 +1,168 @@
+"""Plotly figures for the app and notebooks. Inputs are plain arrays; nothing here computes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+INK = "Greys_r"  # white ink on black, as the network sees it
+ACTIVATION = "Viridis"
+DIVERGING = "RdBu_r"  # negative weights blue, positive red, zero white
+ACCENT = "#ff4b4b"
+MUTED = "#9aa5b1"
+_MARGIN = dict(l=10, r=10, t=40, b=10)
+
+
+def _square(fig: go.Figure, height: int) -> go.Figure:
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_layout(height=height, margin=_MARGIN)
+    return fig
+
+
+def probability_bars(probs: np.ndarray, title: str = "Probability of each digit") -> go.Figure:
+    """The 10 class probabilities as bars, the winner highlighted."""
+    probs = np.asarray(probs, dtype=float)
+    colors = [ACCENT if i == int(probs.argmax()) else MUTED for i in range(10)]
+    fig = go.Figure(go.Bar(x=[str(i) for i in range(10)], y=probs, marker_color=colors,
+                           text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs], textposition="outside",
+                           hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
+    fig.update_layout(title=title, height=300, margin=_MARGIN, yaxis=dict(range=[0, 1.15], tickformat=".0%"),
+                      xaxis=dict(type="category", title="digit"))
+    return fig
+
+
+def digit_image(image: np.ndarray, title: str = "", height: int = 300, colorscale: str = INK,
+                zmin: float | None = 0.0, zmax: float | None = 1.0) -> go.Figure:
+    """One 2-D image as a heatmap; hover shows row, column and value."""
+    fig = go.Figure(go.Heatmap(z=image, colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=False,
+                               hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=title)
+    return _square(fig, height)
+
+
+def preprocessing_steps(prep, height: int = 260) -> go.Figure:
+    """Input ink with its crop box, the crop, the 20x20 fit, and the centred 28x28 result."""
+    titles = ("1. your drawing", "2. cropped to the ink", "3. fitted into 20x20",
+              "4. centred by mass in 28x28")
+    fig = make_subplots(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.03)
+    panels = (prep.ink, prep.cropped, prep.fitted, prep.image)
+    for col, panel in enumerate(panels, start=1):
+        if panel is not None:
+            fig.add_trace(go.Heatmap(z=panel, colorscale=INK, zmin=0, zmax=1, showscale=False,
+                                     hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"),
+                          row=1, col=col)
+    if prep.box is not None:
+        top, left, bottom, right = prep.box
+        fig.add_shape(type="rect", x0=left - 0.5, x1=right - 0.5, y0=top - 0.5, y1=bottom - 0.5,
+                      line=dict(color=ACCENT, width=2), row=1, col=1)
+    if prep.centre_of_mass is not None:
+        fig.add_trace(go.Scatter(x=[13.5], y=[13.5], mode="markers", name="centre",
+                                 marker=dict(symbol="cross-thin", size=14, line=dict(color=ACCENT, width=2)),
+                                 hoverinfo="skip", showlegend=False), row=1, col=4)
+    for i in range(1, 5):
+        fig.update_xaxes(visible=False, constrain="domain", row=1, col=i)
+        fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{'' if i == 1 else i}",
+                         constrain="domain", row=1, col=i)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=40, b=0))
+    return fig
+
+
+def mosaic(maps: np.ndarray, cols: int | None = None, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Tile (n, h, w) maps into one image with NaN gaps; also return each pixel's map index."""
+    n, h, w = maps.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    tiled = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan, dtype=np.float32)
+    index = np.full(tiled.shape, -1, dtype=np.int32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        tiled[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = maps[i]
+        index[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = i
+    return tiled, index
+
+
+def map_grid(maps: np.ndarray, title: str = "", shared_scale: bool = True, cols: int | None = None,
+             colorscale: str = ACTIVATION, label: str = "channel", height: int | None = None,
+             zmid: float | None = None) -> go.Figure:
+    """All maps (n, h, w) in one heatmap grid; hover gives the map's number and its raw value.
+
+    With ``shared_scale`` every map uses one colour range, so strong and weak maps compare;
+    otherwise each map is stretched to its own range, so every map's pattern shows.
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    shown = maps if shared_scale else _per_map_scaled(maps)
+    tiled, index = mosaic(shown, cols)
+    raw, _ = mosaic(maps, cols)
+    custom = np.stack([index, raw], axis=-1)
+    zrange = {}
+    if zmid is not None:
+        bound = float(np.nanmax(np.abs(tiled))) or 1.0
+        zrange = dict(zmin=-bound, zmax=bound)
+    fig = go.Figure(go.Heatmap(z=tiled, customdata=custom, colorscale=colorscale, showscale=shared_scale,
+                               hoverongaps=False, **zrange,
+                               hovertemplate=f"{label} %{{customdata[0]}}<br>value %{{customdata[1]:.3f}}"
+                                             "<extra></extra>"))
+    fig.update_layout(title=title)
+    width_ratio = tiled.shape[0] / tiled.shape[1]
+    return _square(fig, height or int(120 + 520 * min(width_ratio, 1.4)))
+
+
+def _per_map_scaled(maps: np.ndarray) -> np.ndarray:
+    lo = maps.min(axis=(1, 2), keepdims=True)
+    hi = maps.max(axis=(1, 2), keepdims=True)
+    return (maps - lo) / np.maximum(hi - lo, 1e-8)
+
+
+def vector_strip(values: np.ndarray, title: str = "", label: str = "unit") -> go.Figure:
+    """A 1-D activation (flatten, dense) as bars, one per unit."""
+    values = np.asarray(values, dtype=float)
+    fig = go.Figure(go.Bar(y=values, marker_color=ACCENT if len(values) <= 64 else MUTED,
+                           hovertemplate=f"{label} %{{x}}: %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(title=title, height=220, margin=_MARGIN, bargap=0.1,
+                      xaxis=dict(title=f"{label} (0-{len(values) - 1})"), yaxis=dict(title="activation"))
+    return fig
+
+
+def training_curves(history: dict[str, list[float]], title: str = "") -> go.Figure:
+    """Loss and accuracy per epoch (or per partial epoch), training and validation."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for col, metric in enumerate(("loss", "accuracy"), start=1):
+        for prefix, dash in (("", "solid"), ("val_", "dot")):
+            values = history.get(prefix + metric) or []
+            if values:
+                xs = history.get(prefix + "x") or list(range(1, len(values) + 1))
+                fig.add_trace(go.Scatter(x=xs, y=values, mode="lines+markers",
+                                         name=("validation " if prefix else "training ") + metric,
+                                         line=dict(dash=dash, color=ACCENT if not prefix else "#1f77b4")),
+                              row=1, col=col)
+    fig.update_xaxes(title="epoch")
+    fig.update_layout(title=title, height=300, margin=_MARGIN, legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def architecture_diagram(rows: list[dict]) -> go.Figure:
+    """The layer stack left to right: each layer a block sized by its output, labelled with its shape."""
+    fig = go.Figure()
+    x = 0.0
+    for row in [{"layer": "input", "type": "Input", "output_shape": (28, 28, 1), "params": 0}, *rows]:
+        shape = row["output_shape"]
+        spatial = shape[0] if len(shape) == 3 else 1
+        depth = shape[-1]
+        h = 0.6 + 2.4 * spatial / 28 if len(shape) == 3 else 0.6 + 2.4 * min(depth, 576) / 576
+        w = 0.25 + 0.9 * math.log2(depth + 1) / 10 if len(shape) == 3 else 0.25
+        color = {"Conv2D": ACCENT, "MaxPooling2D": "#1f77b4", "Dense": "#2ca02c"}.get(row["type"], MUTED)
+        fig.add_shape(type="rect", x0=x, x1=x + w, y0=-h / 2, y1=h / 2, fillcolor=color, opacity=0.8,
+                      line=dict(width=0))
+        fig.add_annotation(x=x + w / 2, y=h / 2 + 0.15, text=f"<b>{row['layer']}</b>", showarrow=False,
+                           yanchor="bottom", font=dict(size=12))
+        fig.add_annotation(x=x + w / 2, y=-h / 2 - 0.15, text="x".join(map(str, shape)), showarrow=False,
+                           yanchor="top", font=dict(size=11))
+        x += w + 0.55
+    fig.update_xaxes(visible=False, range=[-0.3, x])
+    fig.update_yaxes(visible=False, range=[-2.2, 2.2])
+    fig.update_layout(height=260, margin=dict(l=0, r=0, t=10, b=0), plot_bgcolor="rgba(0,0,0,0)")
+    return fig

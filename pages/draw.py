@@ -1,0 +1,110 @@
+"""Draw & predict: the canvas, a test digit or an upload, and what the network makes of it."""
+
+import numpy as np
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from mnist_model.figures import digit_image, preprocessing_steps, probability_bars
+from mnist_model.inspection import saliency
+from mnist_model.preprocess import ImageError, canvas_to_mnist, load_image
+from ui import resources
+from ui.current import CurrentInput, get_input, predictor, set_input
+
+CANVAS_SIZE = 320
+UNSURE_BELOW = 0.6  # top probability under which the page says it is not sure
+
+st.title("Draw a digit")
+source = st.segmented_control("Input", ["Draw", "Test digit", "Upload"], default="Draw",
+                              required=True, key="input_source", label_visibility="collapsed")
+left, right = st.columns([1, 1], gap="large")
+
+
+def clear_canvas() -> None:
+    st.session_state.canvas_nonce = st.session_state.get("canvas_nonce", 0) + 1
+    set_input(None)
+
+
+def drawing_input() -> CurrentInput | None:
+    nonce = st.session_state.setdefault("canvas_nonce", 0)
+    with st.container(key="canvas_box"):
+        result = st_canvas(stroke_width=st.session_state.get("pen_width", 18), stroke_color="#FFFFFF",
+                           background_color="#000000", width=CANVAS_SIZE, height=CANVAS_SIZE,
+                           drawing_mode="freedraw", return_image_data=True, key=f"canvas_{nonce}")
+    pen, clear = st.columns([3, 1], vertical_alignment="bottom")
+    pen.slider("Pen width", 6, 40, 18, key="pen_width")
+    clear.button("Clear", key="clear_canvas", on_click=clear_canvas, width="stretch")
+    if result.image_data is None:
+        return None
+    return CurrentInput("drawing", canvas_to_mnist(result.image_data))
+
+
+def test_digit_input() -> CurrentInput:
+    images, labels = resources.test_images()
+    if st.button("Another test digit", key="new_test_digit") or "test_index" not in st.session_state:
+        st.session_state.test_index = int(np.random.default_rng().integers(len(images)))
+    index = st.session_state.test_index
+    label = int(labels[index])
+    st.plotly_chart(digit_image(images[index] / 255.0, f"MNIST test image #{index}: a {label}"),
+                    key="test_digit_image")
+    return CurrentInput("test digit", canvas_to_mnist(images[index]), label, f"test image #{index}")
+
+
+def upload_input() -> CurrentInput | None:
+    upload = st.file_uploader("A photo or scan of one handwritten digit", type=["png", "jpg", "jpeg"],
+                              key="upload")
+    if upload is None:
+        return None
+    try:
+        image = load_image(upload.getvalue())
+    except ImageError as err:
+        st.error(f"Could not read {upload.name}: {err} Try a PNG or JPEG of a single digit.")
+        return None
+    st.image(image, caption=upload.name, width=CANVAS_SIZE)
+    return CurrentInput("upload", canvas_to_mnist(image), caption=upload.name)
+
+
+def show_prediction(current: CurrentInput | None) -> None:
+    with st.container(key="prediction"):
+        if current is None or current.prep.empty:
+            hint = {"Draw": "Draw a digit on the black canvas: the network guesses when you lift the pen.",
+                    "Upload": "Upload an image of a single digit.",
+                    "Test digit": "Pick a test digit."}[source]
+            st.info(hint if current is None else "The image looks empty: no digit to read.")
+            return
+        probs = predictor().probabilities(current.prep.image)
+        order = np.argsort(probs)[::-1]
+        digit, confidence = int(order[0]), float(probs[order[0]])
+        st.markdown(f"# Prediction: {digit}")
+        if confidence < UNSURE_BELOW:
+            st.warning(f"Not sure: {digit} or {int(order[1])}? ({confidence:.0%} vs {probs[order[1]]:.0%})")
+        else:
+            st.markdown(f"**{confidence:.1%}** confident")
+        if current.label is not None:
+            verdict = "right" if current.label == digit else "wrong"
+            st.markdown(f"True label: **{current.label}** · the network is {verdict}.")
+        st.plotly_chart(probability_bars(probs), key="probabilities", config={"displayModeBar": False})
+
+
+def what_the_network_sees(current: CurrentInput | None) -> None:
+    if current is None or current.prep.empty:
+        return
+    with st.expander("What the network sees", expanded=True):
+        image, why = st.columns(2)
+        image.plotly_chart(digit_image(current.prep.image, "The 28x28 input", height=320),
+                           key="network_input")
+        heat = saliency(predictor().model, current.prep.image)
+        why.plotly_chart(digit_image(heat, "Pixels that sway the prediction most", height=320,
+                                     colorscale="Hot"), key="saliency")
+        if st.toggle("Show the preprocessing steps", key="show_steps"):
+            st.caption("As MNIST was made: crop to the ink, fit into a 20x20 box keeping the aspect "
+                       "ratio, then centre the centre of mass in a 28x28 image.")
+            st.plotly_chart(preprocessing_steps(current.prep), key="steps")
+
+
+with left:
+    make = {"Draw": drawing_input, "Test digit": test_digit_input, "Upload": upload_input}[source]
+    current = make()
+    set_input(current)
+with right:
+    show_prediction(current)
+what_the_network_sees(get_input())

@@ -1,0 +1,45 @@
+"""The per-session input every page looks at: a drawing, a test digit or an upload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from mnist_model.preprocess import Preprocessed
+from mnist_model.storage import PRETRAINED_MODEL
+
+_INPUT = "current_input"
+MODEL_PATH = "model_path"
+
+
+@dataclass(frozen=True)
+class CurrentInput:
+    """The image being looked at, with every preprocessing step and, if known, its true label."""
+
+    source: str  # "drawing", "test digit" or "upload"
+    prep: Preprocessed
+    label: int | None = None  # the true digit, for MNIST test images
+    caption: str = ""
+
+
+def set_input(current: CurrentInput | None) -> None:
+    st.session_state[_INPUT] = current
+
+
+def get_input() -> CurrentInput | None:
+    return st.session_state.get(_INPUT)
+
+
+def active_model_path() -> Path:
+    """The model this session has picked in the sidebar (the bundled one by default)."""
+    return Path(st.session_state.get(MODEL_PATH) or PRETRAINED_MODEL)
+
+
+PREDICTOR = "predictor"
+
+
+def predictor():
+    """The active model's Predictor, set by app.py's sidebar on every run."""
+    return st.session_state[PREDICTOR]

@@ -1,0 +1,74 @@
+"""Everything shared by all sessions of one server, created once and cached."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from mnist_model.data import load_mnist
+from mnist_model.inference import Predictor
+from mnist_model.inspection import load_or_compute_patterns
+from mnist_model.storage import PRETRAINED_MODEL, list_models, load_model
+
+from .training_job import TrainingJob
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = Path(os.environ.get("CONVNET_LAB_MODELS", APP_ROOT / "models"))
+
+
+def model_key(path: str | os.PathLike) -> tuple[str, float]:
+    """A model file's cache key: its path and modification time, so a rewritten file reloads."""
+    path = Path(path)
+    return str(path), path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model ...")
+def _predictor(path: str, mtime: float) -> Predictor:
+    predictor = Predictor(load_model(path))
+    predictor.forward(np.zeros((1, 28, 28), np.float32))  # trace the compiled call now, not on the first drawing
+    return predictor
+
+
+def get_predictor(path: str | os.PathLike = PRETRAINED_MODEL) -> Predictor:
+    """The one cached Predictor for a model file (raises ModelFileError for a bad file)."""
+    return _predictor(*model_key(path))
+
+
+@st.cache_resource(show_spinner="Loading MNIST test images ...")
+def test_images() -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 MNIST test images (uint8) and labels."""
+    return load_mnist()[1]
+
+
+@st.cache_resource
+def training_job() -> TrainingJob:
+    """The server's single training job, shared by every session."""
+    return TrainingJob(MODELS_DIR, train_limit=_env_int("CONVNET_LAB_TRAIN_LIMIT"))
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
+@st.cache_resource
+def _patterns_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+def filter_patterns(path: str | os.PathLike, progress=None) -> dict[str, np.ndarray]:
+    """Each conv filter's preferred input, computed once per model and stored beside it.
+
+    The file beside the model is the cache; the lock makes a class that opens the page
+    at once wait for one computation instead of starting thirty.
+    """
+    with _patterns_lock():
+        return load_or_compute_patterns(get_predictor(path).model, path, on_progress=progress)
+
+
+def available_models():
+    return list_models(MODELS_DIR)

@@ -1,0 +1,15 @@
+"""A little CSS: the prediction reads from the back of a classroom."""
+
+import streamlit as st
+
+_CSS = """
+<style>
+.st-key-prediction h1 { font-size: 3.2rem; line-height: 1.1; padding: 0.2rem 0; }
+.st-key-prediction .big-digit { font-size: 7rem; font-weight: 800; line-height: 1; color: #ff4b4b; }
+.st-key-canvas_box canvas { border-radius: 6px; }
+</style>
+"""
+
+
+def apply_style() -> None:
+    st.markdown(_CSS, unsafe_allow_html=True)
