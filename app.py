@@ -6,14 +6,14 @@ from ui.current import PREDICTOR
 from ui.sidebar import render_sidebar
 from ui.style import apply_style
 
-st.set_page_config(page_title="Convnet Lab", page_icon="✏️", layout="wide")
+st.set_page_config(page_title="Convnet Lab", page_icon=":material/draw:", layout="wide")
 apply_style()
 
 pages = [
-    st.Page("pages/draw.py", title="Draw & predict", icon="✏️", default=True),
-    st.Page("pages/feature_maps.py", title="Feature maps", icon="🧩"),
-    st.Page("pages/filters.py", title="Filters", icon="🔍"),
-    st.Page("pages/architecture.py", title="Architecture", icon="🏗️"),
+    st.Page("views/draw.py", title="Draw & predict", icon=":material/draw:", default=True),
+    st.Page("views/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
+    st.Page("views/filters.py", title="Filters", icon=":material/filter_center_focus:"),
+    st.Page("views/architecture.py", title="Architecture", icon=":material/account_tree:"),
 ]
 page = st.navigation(pages)
 st.session_state[PREDICTOR] = render_sidebar()

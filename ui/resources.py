@@ -17,7 +17,11 @@ from mnist_model.storage import PRETRAINED_MODEL, list_models, load_model
 from .training_job import TrainingJob
 
 APP_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = Path(os.environ.get("CONVNET_LAB_MODELS", APP_ROOT / "models"))
+
+
+def models_dir() -> Path:
+    """Where models trained in the app go ($CONVNET_LAB_MODELS, else models/ beside app.py)."""
+    return Path(os.environ.get("CONVNET_LAB_MODELS") or APP_ROOT / "models")
 
 
 def model_key(path: str | os.PathLike) -> tuple[str, float]:
@@ -47,7 +51,7 @@ def test_images() -> tuple[np.ndarray, np.ndarray]:
 @st.cache_resource
 def training_job() -> TrainingJob:
     """The server's single training job, shared by every session."""
-    return TrainingJob(MODELS_DIR, train_limit=_env_int("CONVNET_LAB_TRAIN_LIMIT"))
+    return TrainingJob(models_dir(), train_limit=_env_int("CONVNET_LAB_TRAIN_LIMIT"))
 
 
 def _env_int(name: str) -> int | None:
@@ -71,4 +75,4 @@ def filter_patterns(path: str | os.PathLike, progress=None) -> dict[str, np.ndar
 
 
 def available_models():
-    return list_models(MODELS_DIR)
+    return list_models(models_dir())

@@ -6,7 +6,7 @@ _CSS = """
 <style>
 .st-key-prediction h1 { font-size: 3.2rem; line-height: 1.1; padding: 0.2rem 0; }
 .st-key-prediction .big-digit { font-size: 7rem; font-weight: 800; line-height: 1; color: #ff4b4b; }
-.st-key-canvas_box canvas { border-radius: 6px; }
+.st-key-canvas_box { padding-top: 2.6rem; }
 </style>
 """
 

@@ -69,7 +69,7 @@ def show_prediction(current: CurrentInput | None) -> None:
             hint = {"Draw": "Draw a digit on the black canvas: the network guesses when you lift the pen.",
                     "Upload": "Upload an image of a single digit.",
                     "Test digit": "Pick a test digit."}[source]
-            st.info(hint if current is None else "The image looks empty: no digit to read.")
+            st.info(hint if current is None or source == "Draw" else "The image looks empty: no digit to read.")
             return
         probs = predictor().probabilities(current.prep.image)
         order = np.argsort(probs)[::-1]

@@ -1,0 +1,136 @@
+"""Running the real app and drawing on it like a person: shared by browser tests and benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIPEN = ROOT.parent / "shared" / "unipen-dev.json.gz"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(env: dict | None = None, timeout: float = 60.0):
+    """Start ``streamlit run app.py`` on a free port; yield its URL; stop it afterwards."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+           "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--browser.gatherUsageStats", "false"]
+    log = open(ROOT / f".streamlit-{port}.log", "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, timeout)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        with contextlib.suppress(OSError):
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"the app did not become healthy within {timeout} s")
+
+
+def launch_browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def load_unipen(path: Path = UNIPEN) -> list[dict]:
+    with gzip.open(path, "rt") as f:
+        return json.load(f)
+
+
+def pick_digits(samples: list[dict], n: int, seed: int = 0) -> list[dict]:
+    """``n`` samples spread over writers and labels, reproducibly."""
+    import random
+
+    rng = random.Random(seed)
+    chosen = rng.sample(samples, min(n, len(samples)))
+    return sorted(chosen, key=lambda s: (s["writer"], s["label"]))
+
+
+def stroke_paths(sample: dict, size: float, scale: float = 0.65, seed: int = 0) -> list[list[tuple]]:
+    """The sample's strokes in canvas pixels: scaled to ``scale`` of the canvas, shifted a little."""
+    import random
+
+    rng = random.Random(seed)
+    span = size * scale
+    ox = (size - span) / 2 + rng.uniform(-0.08, 0.08) * size
+    oy = (size - span) / 2 + rng.uniform(-0.08, 0.08) * size
+    return [[(ox + x * span, oy + y * span) for x, y in stroke] for stroke in sample["strokes"]]
+
+
+def draw(page, strokes: list[list[tuple]], canvas_selector: str = "canvas.upper-canvas") -> None:
+    """Draw strokes on the canvas with the mouse, as a person would."""
+    canvas = page.locator(canvas_selector).first
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0, box["y"] + y0)
+        page.mouse.down()
+        for x, y in stroke[1:] or [(x0 + 1, y0 + 1)]:
+            page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.up()
+
+
+def prediction_text(page) -> str:
+    """The text of the prediction panel ('' while it is not on the page)."""
+    panel = page.locator(".st-key-prediction")
+    return panel.inner_text() if panel.count() else ""
+
+
+def wait_for_prediction(page, previous: str | None = None, timeout: float = 15.0) -> str:
+    """Wait until the panel shows 'Prediction: d' different from ``previous``; return the digit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = prediction_text(page)
+        if "Prediction:" in text:
+            digit = text.split("Prediction:", 1)[1].strip()[:1]
+            if digit != previous:
+                return digit
+        time.sleep(0.02)
+    raise TimeoutError(f"no new prediction within {timeout} s (panel: {prediction_text(page)!r})")
+
+
+def render_strokes(strokes: list[list[tuple]], size: int, width: int = 18):
+    """The strokes drawn offline as the canvas draws them: white, round-capped, on black RGBA."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (size, size), (0, 0, 0, 255))
+    pen = ImageDraw.Draw(img)
+    for stroke in strokes:
+        pen.line(stroke, fill=(255, 255, 255, 255), width=width, joint="curve")
+        for x, y in (stroke[0], stroke[-1]):
+            pen.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=(255, 255, 255, 255))
+    return img

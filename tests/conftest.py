@@ -1,0 +1,38 @@
+"""Shared fixtures: tiny data and tiny models keep the unit suite fast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnist_model.data import load_prepared
+from mnist_model.network import build_convnet
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real prepared MNIST arrays (loaded once)."""
+    return load_prepared()
+
+
+@pytest.fixture(scope="session")
+def tiny_data(mnist):
+    """600 training and 200 test images."""
+    (x_train, y_train), (x_test, y_test) = mnist
+    return (x_train[:600], y_train[:600]), (x_test[:200], y_test[:200])
+
+
+@pytest.fixture
+def tiny_model():
+    """The seed layout with few filters: same layers and names, a fraction of the weights."""
+    return build_convnet((4, 8, 8), 16)
+
+
+def stroke_image(points, size=280, width=20, mode="RGBA", ink=(255, 255, 255, 255),
+                 background=(0, 0, 0, 255)) -> Image.Image:
+    """A canvas-like image with one polyline stroke."""
+    img = Image.new(mode, (size, size), background[: len(mode)] if mode != "L" else background[0])
+    draw = ImageDraw.Draw(img)
+    draw.line(points, fill=ink[: len(mode)] if mode != "L" else ink[0], width=width, joint="curve")
+    return img
