@@ -33,9 +33,8 @@ def running_app(env: dict | None = None, timeout: float = 60.0):
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
            "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false"]
-    log = open(ROOT / f".streamlit-{port}.log", "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, timeout)
@@ -46,8 +45,6 @@ def running_app(env: dict | None = None, timeout: float = 60.0):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
-        Path(log.name).unlink(missing_ok=True)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
@@ -110,17 +107,31 @@ def prediction_text(page) -> str:
     return panel.inner_text() if panel.count() else ""
 
 
-def wait_for_prediction(page, previous: str | None = None, timeout: float = 15.0) -> str:
-    """Wait until the panel shows 'Prediction: d' different from ``previous``; return the digit."""
+def shown_digit(page) -> str | None:
+    """The digit after 'Prediction:' in the panel, or None."""
+    text = prediction_text(page)
+    return text.split("Prediction:", 1)[1].strip()[:1] if "Prediction:" in text else None
+
+
+def app_is_running(page) -> bool:
+    """Whether Streamlit is still rerunning the script (its status widget is up)."""
+    return page.locator("[data-testid='stStatusWidget']").count() > 0
+
+
+def wait_for_prediction(page, previous: str | None = None, timeout: float = 15.0,
+                        settle: float = 0.4) -> str:
+    """Wait for the prediction of the whole drawing: a digit other than ``previous``, still shown
+    after ``settle`` seconds with no script run in flight (earlier strokes' reruns come first)."""
     deadline = time.monotonic() + timeout
+    stable_since, last = None, None
     while time.monotonic() < deadline:
-        text = prediction_text(page)
-        if "Prediction:" in text:
-            digit = text.split("Prediction:", 1)[1].strip()[:1]
-            if digit != previous:
-                return digit
+        digit = shown_digit(page)
+        if digit is None or digit == previous or app_is_running(page) or digit != last:
+            stable_since, last = time.monotonic(), digit
+        elif time.monotonic() - stable_since >= settle:
+            return digit
         time.sleep(0.02)
-    raise TimeoutError(f"no new prediction within {timeout} s (panel: {prediction_text(page)!r})")
+    raise TimeoutError(f"no settled prediction within {timeout} s (panel: {prediction_text(page)!r})")
 
 
 def render_strokes(strokes: list[list[tuple]], size: int, width: int = 18):
@@ -134,3 +145,17 @@ def render_strokes(strokes: list[list[tuple]], size: int, width: int = 18):
         for x, y in (stroke[0], stroke[-1]):
             pen.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=(255, 255, 255, 255))
     return img
+
+
+def clear_canvas(page, settle: float = 0.3, timeout: float = 10.0) -> None:
+    """Click Clear and wait until the prediction is gone and the app is idle, canvas reloaded."""
+    page.locator(".st-key-clear_canvas button").click()
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        if shown_digit(page) is not None or app_is_running(page):
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"Clear did not empty the prediction within {timeout} s")

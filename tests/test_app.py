@@ -50,14 +50,14 @@ def test_empty_canvas_invites_to_draw_and_predicts_nothing(app):
 
 
 def test_a_drawn_one_is_predicted_and_clear_empties_it(app):
-    app.session_state["canvas_0"] = drawing(ONE)
+    app.session_state["canvas"] = drawing(ONE)
     app.run()
     assert not app.exception
     assert "# Prediction: 1" in markdown_text(app)
     assert app.get_by_key("probabilities") is not None
     app.button(key="clear_canvas").click().run()
     assert "Prediction:" not in markdown_text(app)
-    assert app.session_state["canvas_1"]["drawing"]["data"] is None  # a fresh, empty canvas
+    assert app.session_state["canvas"]["drawing"]["data"] is None
 
 
 def test_a_test_digit_shows_its_true_label(app):
@@ -78,7 +78,7 @@ def test_uploads_are_predicted_and_bad_ones_explained(app):
 
 
 def test_feature_maps_page_shows_every_layer_for_the_drawing(app):
-    app.session_state["canvas_0"] = drawing(SEVEN)
+    app.session_state["canvas"] = drawing(SEVEN)
     app.run()
     app.switch_page("views/feature_maps.py").run()
     assert not app.exception

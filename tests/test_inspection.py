@@ -4,7 +4,11 @@ import pytest
 from mnist_model.figures import map_grid, mosaic, preprocessing_steps, probability_bars
 from mnist_model.inference import Predictor, activation_model
 from mnist_model.inspection import (
-    conv_kernels, filter_patterns, load_or_compute_patterns, patterns_path, saliency,
+    conv_kernels,
+    filter_patterns,
+    load_or_compute_patterns,
+    patterns_path,
+    saliency,
 )
 from mnist_model.preprocess import canvas_to_mnist
 from mnist_model.storage import save_model

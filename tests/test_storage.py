@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from mnist_model.storage import (
-    ModelFileError, list_models, load_model, read_card, save_model,
+    ModelFileError,
+    list_models,
+    load_model,
+    read_card,
+    save_model,
 )
 
 

@@ -49,7 +49,7 @@ def model_picker():
 
 def training_controls() -> None:
     job = resources.training_job()
-    with st.expander("Train a model", expanded=job.state().active):
+    with st.expander("Train a model", expanded=job.state().status != "idle"):
         recipe = st.radio("Recipe", ["seed", "improved"], horizontal=True, key="train_recipe",
                           help="seed: listing 5.1 as published (rmsprop, 5 epochs). improved: the same "
                                "network with augmentation, Adam and a cosine learning-rate schedule.")

@@ -16,7 +16,8 @@ rows = summary_rows(model)
 st.metric("Total parameters", f"{model.count_params():,}")
 st.plotly_chart(architecture_diagram(rows), key="diagram", config={"displayModeBar": False})
 st.dataframe(
-    [{"Layer (type)": f"{r['layer']} ({r['type']})", "Output shape": f"(None, {', '.join(map(str, r['output_shape']))})",
+    [{"Layer (type)": f"{r['layer']} ({r['type']})",
+      "Output shape": f"(None, {', '.join(map(str, r['output_shape']))})",
       "Param #": r["params"], "How it is counted": r["formula"]} for r in rows],
     hide_index=True, width="stretch", key="summary_table")
 st.caption("A 3x3 convolution has 3*3*(input channels) weights plus one bias per filter. A max-pool and "

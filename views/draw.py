@@ -11,6 +11,8 @@ from ui import resources
 from ui.current import CurrentInput, get_input, predictor, set_input
 
 CANVAS_SIZE = 320
+CANVAS_KEY = "canvas"
+EMPTY_DRAWING = {"drawing": {"raw": {"objects": []}, "data": None}, "backgroundFit": None}
 UNSURE_BELOW = 0.6  # top probability under which the page says it is not sure
 
 st.title("Draw a digit")
@@ -20,16 +22,20 @@ left, right = st.columns([1, 1], gap="large")
 
 
 def clear_canvas() -> None:
-    st.session_state.canvas_nonce = st.session_state.get("canvas_nonce", 0) + 1
+    """Empty the canvas in place: a new ``initial_drawing`` makes the browser reload an empty one,
+    and the stored drawing is emptied now so this very rerun shows no stale prediction."""
+    st.session_state.canvas_clears = st.session_state.get("canvas_clears", 0) + 1
+    st.session_state[CANVAS_KEY] = EMPTY_DRAWING
     set_input(None)
 
 
 def drawing_input() -> CurrentInput | None:
-    nonce = st.session_state.setdefault("canvas_nonce", 0)
+    clears = st.session_state.get("canvas_clears", 0)
     with st.container(key="canvas_box"):
         result = st_canvas(stroke_width=st.session_state.get("pen_width", 18), stroke_color="#FFFFFF",
                            background_color="#000000", width=CANVAS_SIZE, height=CANVAS_SIZE,
-                           drawing_mode="freedraw", return_image_data=True, key=f"canvas_{nonce}")
+                           drawing_mode="freedraw", return_image_data=True, key=CANVAS_KEY,
+                           initial_drawing={"objects": [], "clears": clears})
     pen, clear = st.columns([3, 1], vertical_alignment="bottom")
     pen.slider("Pen width", 6, 40, 18, key="pen_width")
     clear.button("Clear", key="clear_canvas", on_click=clear_canvas, width="stretch")

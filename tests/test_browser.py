@@ -1,0 +1,118 @@
+"""Real-browser journeys: Debian's Chromium drives `streamlit run app.py` like a person would."""
+
+import shutil
+import time
+
+import pytest
+from browser_support import (
+    CHROMIUM,
+    UNIPEN,
+    clear_canvas,
+    draw,
+    launch_browser,
+    load_unipen,
+    prediction_text,
+    render_strokes,
+    running_app,
+    stroke_paths,
+    wait_for_prediction,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"Chromium not found at {CHROMIUM}"),
+    pytest.mark.skipif(not UNIPEN.exists(), reason=f"real pen strokes not found at {UNIPEN}"),
+]
+CANVAS = 320
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with running_app() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def clear_digits():
+    """One confidently-read pen-drawn sample per digit (checked offline), so failures mean the app."""
+    from mnist_model.inference import Predictor
+    from mnist_model.storage import load_model
+
+    predictor = Predictor(load_model())
+    chosen = {}
+    for sample in load_unipen()[::7]:
+        if sample["label"] in chosen:
+            continue
+        strokes = stroke_paths(sample, CANVAS)
+        probs = predictor.probabilities(predictor.prepare(render_strokes(strokes, CANVAS)).image)
+        if probs.argmax() == sample["label"] and probs.max() > 0.95:
+            chosen[sample["label"]] = strokes
+    return chosen
+
+
+def open_app(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)
+    return page
+
+
+def test_drawn_digits_are_predicted_and_clear_empties_the_canvas(browser, app_url, clear_digits):
+    page = open_app(browser, app_url)
+    assert "Draw a digit on the black canvas" in prediction_text(page)
+    for label in (3, 7, 0, 4):
+        draw(page, clear_digits[label])
+        assert wait_for_prediction(page) == str(label)
+        clear_canvas(page)
+        assert "Prediction:" not in prediction_text(page)
+    page.close()
+
+
+def test_feature_maps_render_for_a_drawing(browser, app_url, clear_digits):
+    page = open_app(browser, app_url)
+    draw(page, clear_digits[2])
+    assert wait_for_prediction(page) == "2"
+    page.get_by_role("link", name="Feature maps").click()
+    page.get_by_text("conv_1 · 26x26x32").wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelectorAll('.stPlotlyChart .main-svg').length >= 10",
+                           timeout=30_000)
+    assert "predicted 2" in page.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']").first.inner_text()
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.close()
+
+
+def test_training_runs_stops_and_finishes_while_another_student_draws(browser, tmp_path_factory, clear_digits):
+    models = tmp_path_factory.mktemp("models")
+    with running_app(env={"CONVNET_LAB_TRAIN_LIMIT": "2000", "CONVNET_LAB_MODELS": str(models)}) as url:
+        teacher, student = open_app(browser, url), open_app(browser, url)
+        sidebar = teacher.locator("[data-testid='stSidebar']")
+        sidebar.get_by_text("Train a model").click()
+
+        sidebar.locator(".st-key-train button").click()
+        sidebar.get_by_text("Epoch 1/5").wait_for(timeout=30_000)
+        sidebar.locator(".st-key-stop_training button").click()
+        sidebar.get_by_text("Training was stopped").wait_for(timeout=30_000)
+        assert list(models.iterdir()) == []
+
+        sidebar.locator(".st-key-train button").click()
+        started = time.monotonic()
+        draw(student, clear_digits[6])  # a second browser keeps predicting during training
+        assert wait_for_prediction(student, timeout=30) == "6"
+        sidebar.get_by_text("Training finished").wait_for(timeout=120_000)
+        assert time.monotonic() - started < 120
+        assert [p.suffix for p in models.iterdir() if p.suffix == ".keras"] == [".keras"]
+
+        sidebar.locator("[data-testid='stSelectbox']").first.click()
+        options = teacher.get_by_role("option")
+        assert options.count() == 2 and "seed-" in options.nth(1).inner_text()
+        teacher.close()
+        student.close()
