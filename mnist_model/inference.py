@@ -11,6 +11,8 @@ import tensorflow as tf
 from .preprocess import Preprocessed, canvas_to_mnist
 
 EVAL_BATCH = 1000
+SMOOTHGRAD_SAMPLES = 15  # noisy copies averaged for the saliency map
+SMOOTHGRAD_NOISE = 0.15  # their pixel noise (images are in [0, 1])
 
 
 def activation_model(model: keras.Model) -> keras.Model:
@@ -28,6 +30,8 @@ class Predictor:
         self._activations = activation_model(model)
         self._forward = tf.function(self._activations, reduce_retracing=True,
                                     input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
+        self._saliency = tf.function(self._smooth_gradient, reduce_retracing=True,
+                                     input_signature=[tf.TensorSpec((28, 28), tf.float32)])
         self._lock = threading.Lock()  # one forward pass at a time: TF's CPU pool is already parallel
 
     @staticmethod
@@ -49,6 +53,23 @@ class Predictor:
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """The 10 class probabilities for one 28x28 image."""
         return self.forward(image[None])[-1][0]
+
+    def saliency(self, image: np.ndarray) -> np.ndarray:
+        """Which pixels sway the predicted class most: |gradient|, averaged over noisy copies
+        (SmoothGrad, which removes the speckle of a single gradient), scaled to [0, 1]."""
+        with self._lock:
+            heat = self._saliency(tf.constant(np.asarray(image, np.float32))).numpy()
+        return heat / heat.max() if heat.max() > 0 else heat
+
+    def _smooth_gradient(self, image: tf.Tensor) -> tf.Tensor:
+        noise = tf.random.stateless_normal((SMOOTHGRAD_SAMPLES, 28, 28), seed=(0, 1), stddev=SMOOTHGRAD_NOISE)
+        batch = tf.concat([image[None], image[None] + noise], axis=0)[..., None]
+        with tf.GradientTape() as tape:
+            tape.watch(batch)
+            probs = self.model(batch, training=False)
+            target = tf.argmax(probs[0])
+            score = tf.reduce_sum(probs[:, target])
+        return tf.reduce_mean(tf.abs(tape.gradient(score, batch)), axis=0)[..., 0]
 
 
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict:

@@ -141,21 +141,3 @@ def _read_patterns(cache: Path, digest: str, layers: list[str]) -> dict[str, np.
             return {name: saved[name].astype(np.float32) for name in layers}
     except (OSError, ValueError):  # missing or damaged: computed again
         return None
-
-
-def saliency(model: keras.Model, image: np.ndarray, class_index: int | None = None) -> np.ndarray:
-    """|d p(class) / d pixel| for one 28x28 image: which pixels sway the prediction most.
-
-    Args:
-        image: (28, 28) float input.
-        class_index: the class to explain; defaults to the predicted one.
-    """
-    x = tf.constant(np.asarray(image, np.float32).reshape(1, 28, 28, 1))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        probs = model(x, training=False)
-        target = int(tf.argmax(probs[0])) if class_index is None else class_index
-        score = probs[0, target]
-    grad = np.abs(tape.gradient(score, x).numpy()[0, ..., 0])
-    return grad / grad.max() if grad.max() > 0 else grad
-

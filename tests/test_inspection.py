@@ -8,7 +8,6 @@ from mnist_model.inspection import (
     filter_patterns,
     load_or_compute_patterns,
     patterns_path,
-    saliency,
 )
 from mnist_model.preprocess import canvas_to_mnist
 from mnist_model.storage import save_model
@@ -51,8 +50,8 @@ def test_patterns_are_computed_once_and_stored_beside_the_model(tmp_path, tiny_m
 
 
 def test_saliency_is_a_normalised_28x28_map(tiny_model, tiny_data):
-    heat = saliency(tiny_model, tiny_data[1][0][0, ..., 0])
-    assert heat.shape == (28, 28) and heat.max() == pytest.approx(1.0)
+    heat = Predictor(tiny_model).saliency(tiny_data[1][0][0, ..., 0])
+    assert heat.shape == (28, 28) and heat.max() == pytest.approx(1.0) and heat.min() >= 0
 
 
 def test_figures_build_from_plain_arrays(tiny_data):

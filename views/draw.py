@@ -5,7 +5,6 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from mnist_model.figures import digit_image, preprocessing_steps, probability_bars
-from mnist_model.inspection import saliency
 from mnist_model.preprocess import ImageError, canvas_to_mnist, load_image
 from ui import resources
 from ui.current import CurrentInput, get_input, predictor, set_input
@@ -98,7 +97,7 @@ def what_the_network_sees(current: CurrentInput | None) -> None:
         image, why = st.columns(2)
         image.plotly_chart(digit_image(current.prep.image, "The 28x28 input", height=320),
                            key="network_input")
-        heat = saliency(predictor().model, current.prep.image)
+        heat = predictor().saliency(current.prep.image)
         why.plotly_chart(digit_image(heat, "Pixels that sway the prediction most", height=320,
                                      colorscale="Hot"), key="saliency")
         if st.toggle("Show the preprocessing steps", key="show_steps"):
