@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 BOX = 20  # MNIST digits are fitted into a 20x20 box ...
 SIZE = 28  # ... inside a 28x28 image
@@ -20,6 +20,8 @@ INK_THRESHOLD = 0.2  # fraction of full contrast that counts as ink when croppin
 MIN_INK_FRACTION = 5e-4  # below this share of inked pixels the canvas counts as empty
 MIN_CONTRAST = 0.1  # a flatter image than this holds no digit
 MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
+BACKGROUND_GRID = 64  # a photo's lighting is estimated on a grid this coarse ...
+BACKGROUND_WINDOW = 15  # ... as the median over this many cells (about a quarter of the image)
 
 
 class ImageError(ValueError):
@@ -76,14 +78,26 @@ def to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
     gray, alpha = _gray_and_alpha(image)
     if alpha is not None and np.ptp(alpha) > MIN_CONTRAST:
         return np.clip(alpha, 0.0, 1.0)
-    background = float(np.median(gray))
-    ink = 1.0 - gray if background > 0.5 else gray
-    floor = float(np.median(ink))
+    background = _background(gray)
+    ink = background - gray if np.median(background) > 0.5 else gray - background
     peak = float(ink.max())
-    if peak - floor < MIN_CONTRAST:
-        return np.zeros_like(ink)
-    floor += 0.1 * (peak - floor)  # mute paper texture and sensor noise in photos
+    if peak < MIN_CONTRAST:
+        return np.zeros_like(gray)
+    floor = 0.1 * peak  # mute paper texture and sensor noise in photos
     return np.clip((ink - floor) / (peak - floor), 0.0, 1.0)
+
+
+def _background(gray: np.ndarray) -> np.ndarray:
+    """The paper's level at each pixel. A drawn canvas is one flat colour; a photo's lighting
+    varies, so there it is a wide median, which the thin strokes of a digit do not move."""
+    level = float(np.median(gray))
+    flat = np.mean(gray == level) > 0.5
+    if flat or min(gray.shape) < 4 * BACKGROUND_GRID:
+        return np.full_like(gray, level)
+    small = Image.fromarray((np.clip(gray, 0, 1) * 255).astype(np.uint8)).resize(
+        (BACKGROUND_GRID, BACKGROUND_GRID), Image.Resampling.BOX)
+    paper = small.filter(ImageFilter.MedianFilter(BACKGROUND_WINDOW))
+    return np.asarray(paper.resize(gray.shape[::-1], Image.Resampling.BILINEAR), np.float32) / 255.0
 
 
 def _gray_and_alpha(image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -104,16 +118,13 @@ def _gray_and_alpha(image) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _scaled(arr: np.ndarray) -> np.ndarray:
-    """Integers scaled by their type's range, floats taken as they are (0-1, or 0-255 if larger)."""
+    """Values to [0, 1]: integers by the smallest of 8 or 16 bits that holds them, floats above 1 by 255."""
     if arr.dtype == bool:
         return arr.astype(np.float32)
+    peak = float(arr.max(initial=0))
     if np.issubdtype(arr.dtype, np.integer):
-        top = 255.0 if arr.dtype == np.uint8 or arr.max(initial=0) <= 255 else float(np.iinfo(arr.dtype).max)
-        if arr.dtype in (np.int32, np.int64) and arr.max(initial=0) > 255:
-            top = 65535.0 if arr.max() <= 65535 else float(arr.max())
-        return arr.astype(np.float32) / top
-    arr = arr.astype(np.float32)
-    return arr / 255.0 if arr.max(initial=0.0) > 1.0 else arr
+        return arr.astype(np.float32) / (255.0 if peak <= 255 else 65535.0 if peak <= 65535 else peak)
+    return arr.astype(np.float32) / (255.0 if peak > 1.0 else 1.0)
 
 
 def ink_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:

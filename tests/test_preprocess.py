@@ -90,3 +90,14 @@ def test_load_image_reads_png_bytes_and_refuses_junk(tmp_path):
         load_image(truncated)
     with pytest.raises(ImageError, match="file not found"):
         load_image(tmp_path / "nope.png")
+
+
+def test_a_photo_with_uneven_light_and_noise_crops_to_the_digit_only():
+    pts = [(300, 200), (700, 200), (450, 850)]
+    paper = np.asarray(stroke_image(pts, size=1000, width=60, mode="L", ink=(40,) * 4, background=(200,) * 4))
+    light = np.linspace(-40, 40, 1000)[None, :] + np.random.default_rng(0).normal(0, 8, (1000, 1000))
+    photo = np.clip(paper + light, 0, 255).astype(np.uint8)
+    clean = canvas_to_mnist(stroke_image(pts, size=1000, width=60))
+    prep = canvas_to_mnist(photo)
+    assert prep.box == clean.box
+    assert np.abs(prep.image - clean.image).mean() < 0.01
