@@ -4,7 +4,10 @@ import streamlit as st
 
 from ui.current import PREDICTOR
 from ui.sidebar import render_sidebar
+from ui.streamlit_fixes import keep_keras_state
 from ui.style import apply_style
+
+keep_keras_state()
 
 st.set_page_config(page_title="Convnet Lab", page_icon=":material/draw:", layout="wide")
 apply_style()
