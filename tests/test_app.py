@@ -121,3 +121,16 @@ def test_training_from_the_sidebar_adds_a_selectable_model(app, monkeypatch):
     assert len(options) == 2 and "seed-" in options[1]
     app.sidebar.selectbox(key="model_path").select_index(1).run()
     assert not app.exception and app.session_state["model_path"].startswith(job.models_dir.as_posix())
+
+
+def test_streamlit_no_longer_clears_keras_after_each_run():
+    import keras
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from ui.streamlit_fixes import keep_keras_state
+
+    keep_keras_state()
+    before = keras.layers.Dense(1).name
+    script_runner._clean_problem_modules()  # what Streamlit calls after every script run
+    after = keras.layers.Dense(1).name
+    assert after != before and after != "dense"  # clear_session would restart the name counter
