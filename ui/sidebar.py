@@ -14,7 +14,7 @@ from . import resources
 from .current import MODEL_PATH, active_model_path
 from .training_job import JobState
 
-_SEEN_FINISH = "seen_training_finish"
+_SEEN = "seen_training_state"
 
 
 def render_sidebar():
@@ -62,14 +62,16 @@ def training_controls() -> None:
         config = TrainConfig.for_recipe(recipe, epochs=epochs, batch_size=batch, optimizer=optimizer,
                                         augment=augment, validation_split=0.1)
         left, right = st.columns(2)
-        if left.button("Train", key="train", type="primary", width="stretch",
-                       disabled=job.state().active):
-            if not job.start(config):
-                st.info("A training job is already running on this server; its progress is below.")
-            st.session_state[_SEEN_FINISH] = None
-        if right.button("Stop", key="stop_training", width="stretch",
-                        disabled=not job.state().active):
-            job.stop()
+        active = job.state().active
+        left.button("Train", key="train", type="primary", width="stretch", disabled=active,
+                    on_click=_start, args=(job, config))
+        right.button("Stop", key="stop_training", width="stretch", disabled=not active, on_click=job.stop)
+
+
+def _start(job, config: TrainConfig) -> None:
+    """Button callback: runs before the page is drawn, so the buttons already show the new state."""
+    if not job.start(config):
+        st.toast("A training job is already running on this server; its progress is in the sidebar.")
 
 
 def training_progress() -> None:
@@ -79,15 +81,15 @@ def training_progress() -> None:
 
 
 def _poll_job() -> None:
-    """Shows the job; reruns the whole app when a job starts or ends so every page catches up."""
+    """Shows the job; reruns the whole app when a job starts or ends, so the buttons, the
+    polling rate and the model picker catch up (also for users who did not start it)."""
     state = resources.training_job().state()
-    if state.status == "idle":
-        return
-    _show_state(state)
-    seen = st.session_state.get(_SEEN_FINISH, "unset")
-    marker = None if state.active else state.finished
-    st.session_state[_SEEN_FINISH] = marker
-    if seen != "unset" and seen != marker:
+    if state.status != "idle":
+        _show_state(state)
+    marker = (state.active, state.finished)
+    seen = st.session_state.get(_SEEN, marker)
+    st.session_state[_SEEN] = marker
+    if seen != marker:
         st.rerun(scope="app")
 
 
