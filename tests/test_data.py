@@ -54,3 +54,22 @@ def test_preparation_matches_the_seed_notebook():
     assert images.shape == (2, 28, 28, 1) and images.dtype == np.float32 and images.max() == 1.0
     np.testing.assert_array_equal(prepare_labels(np.array([3, 0])).argmax(1), [3, 0])
     assert DEFAULT_NPZ.name == "mnist.npz"
+
+
+def test_without_any_file_it_falls_back_to_keras_download(monkeypatch, tmp_path):
+    import keras
+
+    import mnist_model.data as data
+
+    monkeypatch.delenv("MNIST_NPZ", raising=False)
+    monkeypatch.setattr(data, "DEFAULT_NPZ", tmp_path / "deleted.npz")
+    z = np.zeros((1, 28, 28), np.uint8)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: ((z, np.zeros(1)), (z, np.zeros(1))))
+    assert load_mnist()[0][0].shape == (1, 28, 28)
+
+    def offline():
+        raise OSError("no internet")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(DataError, match="download failed: no internet"):
+        load_mnist()
