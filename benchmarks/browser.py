@@ -18,7 +18,7 @@ SETTLE_MS = 350  # the canvas sends its drawing 200 ms after the pen lifts (its 
 
 PROBE = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
-  const panel = () => document.querySelector('%s')?.textContent ?? '';
+  const panel = () => document.querySelector('PANEL')?.textContent ?? '';
   const probe = window.__probe = {up: null, seen: null, baseline: '', runs: 0, panel,
                                   idle: () => app.dataset.testScriptState === 'notRunning'};
   window.addEventListener('mouseup', () => { probe.up = performance.now(); }, true);
@@ -29,8 +29,9 @@ PROBE = """() => {
   }).observe(document.body, {subtree: true, childList: true, characterData: true});
   new MutationObserver(() => { if (app.dataset.testScriptState === 'running') probe.runs += 1; })
     .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}""" % PANEL
+}""".replace("PANEL", PANEL)
 APP_IDLE = "document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
+TRAINING = "document.querySelector('[data-testid=\"stSidebar\"] [data-testid=\"stProgress\"]') !== null"
 ARM = "() => { const p = window.__probe; p.baseline = p.panel(); p.up = null; p.seen = null; p.runs = 0; }"
 SETTLED = f"window.__probe.runs > 0 && window.__probe.idle() && performance.now() - window.__probe.up > {SETTLE_MS}"
 SEEN_OR_SETTLED = f"window.__probe.seen !== null || ({SETTLED})"
@@ -90,3 +91,19 @@ async def clear(page, timeout_s: float = 15.0) -> None:
     await page.wait_for_function(f"!window.__probe.panel().includes('Prediction:') && {APP_IDLE}",
                                  timeout=timeout_s * 1000, polling=20)
     await asyncio.sleep(0.1)
+
+
+async def start_training(page) -> None:
+    """Start the server's training job from the sidebar, at the most epochs, so it outlasts the drawing."""
+    await page.get_by_text("Train a model").click()
+    slider = page.locator(".st-key-epochs_seed input[type='range']")
+    await slider.focus()
+    await slider.press("End")
+    await page.wait_for_function(APP_IDLE, timeout=60_000)
+    await page.locator(".st-key-train button").click()
+    await page.wait_for_function(TRAINING, timeout=120_000)
+
+
+async def training_running(page) -> bool:
+    """Whether the sidebar still shows the job's progress bar."""
+    return await page.evaluate(f"() => {TRAINING}")

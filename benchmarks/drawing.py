@@ -43,4 +43,5 @@ def _paths(sample: dict, seed: int) -> tuple:
 
 def render(digit: Digit) -> np.ndarray:
     """The digit as the canvas hands it to the app: 320x320 RGBA uint8, white pen on opaque black."""
-    return np.asarray(browser_support.render_strokes([list(stroke) for stroke in digit.strokes], CANVAS_SIZE, PEN_WIDTH))
+    strokes = [list(stroke) for stroke in digit.strokes]
+    return np.asarray(browser_support.render_strokes(strokes, CANVAS_SIZE, PEN_WIDTH))

@@ -30,7 +30,8 @@ def run_latency(sizes: Sizes) -> dict:
     def naive():
         return tutorial(canvas_to_mnist(image).image)
     for _ in range(WARMUP_CALLS):
-        ours(), naive()
+        ours()
+        naive()
     per_round = max(1, sizes.inference_calls // sizes.naive_calls)
     ours_ms, naive_ms, prep_ms = [], [], []
     for _ in range(sizes.naive_calls):

@@ -29,7 +29,7 @@ def run(sizes: Sizes) -> dict:
         pair = [(app_s, lambda: app_seconds(data)), (plain_s, lambda: plain_seconds(x, y))]
         for times, measure in pair[::-1] if repeat % 2 else pair:
             times.append(measure())
-    app, plain = len(x) / np.median(app_s), len(x) / np.median(plain_s)
+    app, plain = len(x) / float(np.median(app_s)), len(x) / float(np.median(plain_s))
     return {"train_samples_per_s_app": app, "train_samples_per_s_plain": plain, "train_ratio": app / plain,
             "train_seconds_app": app_s, "train_seconds_plain": plain_s, "train_images": len(x)}
 

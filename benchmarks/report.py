@@ -1,0 +1,86 @@
+"""The README table, generated from the results JSON: each figure, its goal, pass or miss."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table."""
+
+    key: str  # the figure's key in the results JSON
+    label: str  # what was measured, in words
+    fmt: str  # format spec for the figure, e.g. "{:.1f} ms"
+    goal: str = ""  # the goal in words; empty when the figure is context for another
+    met: Callable[[float], bool] | None = None  # whether the figure meets the goal
+
+
+ROWS = (
+    Row("inference_ms_p50", "Drawing → prediction + all activations (app path), p50", "{:.2f} ms", "< 5 ms",
+        lambda v: v < 5),
+    Row("inference_ms_p95", "… p95", "{:.2f} ms"),
+    Row("naive_ms_p50", "Same result the tutorial way (`predict` per layer), p50", "{:.0f} ms"),
+    Row("inference_speedup", "Speed-up over the tutorial way", "{:.0f}×", "≥ 20×", lambda v: v >= 20),
+    Row("forward_flops", "FLOPs per forward pass (multiply-add = 2)", "{:,.0f}"),
+    Row("batched_gflops", "Batched inference throughput", "{:.1f} GFLOP/s"),
+    Row("matmul_peak_gflops", "float32 matmul 2048² on the same cores", "{:.1f} GFLOP/s"),
+    Row("flops_ratio", "Batched inference / matmul peak", "{:.0%}"),
+    Row("train_samples_per_s_app", "Training, app path (`train()` + progress callback)", "{:,.0f} img/s"),
+    Row("train_samples_per_s_plain", "Training, seed notebook (`model.fit`)", "{:,.0f} img/s"),
+    Row("train_ratio", "App path / notebook", "{:.2f}", "≥ 1.0", lambda v: v >= 1.0),
+    Row("browser_stroke_to_prediction_ms_p50", "Browser: pen lift → prediction shown, p50", "{:.0f} ms",
+        "< 300 ms", lambda v: v < 300),
+    Row("browser_stroke_to_prediction_ms_p95", "… p95", "{:.0f} ms"),
+    Row("cold_start_s", "Cold start: `streamlit run` → page ready, + pen lift → first prediction", "{:.1f} s",
+        "< 8 s", lambda v: v < 8),
+    Row("rss_growth_mb_10k", "Memory growth over {memory_calls:,} predictions (after warm-up)", "{:.1f} MB",
+        "< 50 MB", lambda v: v < 50),
+    Row("concurrent_sessions_p95_ms", "{concurrent_sessions} sessions drawing at once (websocket clients), p95",
+        "{:.0f} ms", "< 1 s", lambda v: v < 1000),
+    Row("concurrent_sessions_training_p95_ms", "… while a model trains on the server, p95", "{:.0f} ms", "< 2 s",
+        lambda v: v < 2000),
+    Row("drawn_accuracy", "Pen-drawn digits (UNIPEN) replayed in the browser", "{:.1%}", "≥ 97%",
+        lambda v: v >= 0.97),
+    Row("drawn_accuracy_offline", "Same digits rendered offline", "{:.1%}", "≥ 97%", lambda v: v >= 0.97),
+    Row("test_accuracy", "MNIST test accuracy, bundled model", "{:.2%}"),
+    Row("seed_recipe_test_accuracy", "MNIST test accuracy, seed recipe (listing 5.1)", "{:.2%}"),
+)
+
+
+def markdown(results: dict) -> str:
+    """The table for the README, with the run's date, machine and command above it."""
+    machine = results.get("machine", {})
+    lines = [f"Measured {results.get('date', '?')} on {machine.get('cpu', '?')} ({machine.get('cores', '?')} cores), "
+             f"TensorFlow {machine.get('tensorflow', '?')}, with `{results.get('command', 'python -m benchmarks')}`"
+             + (" (quick smoke run: small samples)" if results.get("quick") else "") + ".", "",
+             "| Measure | Figure | Goal | |", "| --- | ---: | --- | --- |"]
+    lines += [_line(row, results) for row in ROWS if results.get(row.key) is not None]
+    return "\n".join(lines + _notes(results)) + "\n"
+
+
+def _notes(results: dict) -> list[str]:
+    """Where a figure comes from, when the table alone would not say."""
+    notes = []
+    if "drawn_disagreements" in results:
+        notes.append(f"Browser and offline rendering disagree on {len(results['drawn_disagreements'])} of "
+                     f"{results.get('drawn_digits', '?')} digits from {results.get('drawn_writers', '?')} writers "
+                     f"(listed in the JSON).")
+    if "concurrent_client" in results:
+        notes.append(f"Concurrent sessions: {results['concurrent_client']}.")
+    if "seed_recipe_source" in results:
+        notes.append(f"Seed recipe accuracy: {results['seed_recipe_source']}.")
+    return ["", *(f"- {note}" for note in notes)] if notes else []
+
+
+def verdicts(results: dict) -> dict[str, bool]:
+    """Each goal's key and whether this run met it."""
+    return {row.key: bool(row.met(results[row.key])) for row in ROWS
+            if row.met is not None and results.get(row.key) is not None}
+
+
+def _line(row: Row, results: dict) -> str:
+    value = results[row.key]
+    verdict = "" if row.met is None else ("pass" if row.met(value) else "**miss**")
+    return f"| {row.label.format_map(results)} | {row.fmt.format(value)} | {row.goal} | {verdict} |"
