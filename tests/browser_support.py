@@ -134,17 +134,21 @@ def wait_for_prediction(page, previous: str | None = None, timeout: float = 15.0
     raise TimeoutError(f"no settled prediction within {timeout} s (panel: {prediction_text(page)!r})")
 
 
-def render_strokes(strokes: list[list[tuple]], size: int, width: int = 18):
-    """The strokes drawn offline as the canvas draws them: white, round-capped, on black RGBA."""
+def render_strokes(strokes: list[list[tuple]], size: int, width: int = 18, supersample: int = 4):
+    """The strokes drawn offline as the canvas draws them: white, round-capped, anti-aliased, on black RGBA."""
     from PIL import Image, ImageDraw
 
-    img = Image.new("RGBA", (size, size), (0, 0, 0, 255))
-    pen = ImageDraw.Draw(img)
+    k = supersample
+    big = Image.new("L", (size * k, size * k), 0)
+    pen = ImageDraw.Draw(big)
+    r = width * k / 2
     for stroke in strokes:
-        pen.line(stroke, fill=(255, 255, 255, 255), width=width, joint="curve")
-        for x, y in (stroke[0], stroke[-1]):
-            pen.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=(255, 255, 255, 255))
-    return img
+        points = [(x * k, y * k) for x, y in stroke]
+        pen.line(points, fill=255, width=width * k, joint="curve")
+        for x, y in (points[0], points[-1]):
+            pen.ellipse((x - r, y - r, x + r, y + r), fill=255)
+    gray = big.resize((size, size), Image.Resampling.BOX)
+    return Image.merge("RGBA", (gray, gray, gray, Image.new("L", (size, size), 255)))
 
 
 def clear_canvas(page, settle: float = 0.3, timeout: float = 10.0) -> None:

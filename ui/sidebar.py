@@ -108,5 +108,12 @@ def _show_state(state: JobState) -> None:
     else:
         st.error(state.message)
     if state.curves.get("loss"):
-        st.plotly_chart(training_curves(state.curves), key="training_curves",
-                        config={"displayModeBar": False})
+        figure = _curves_figure(state.started, len(state.curves["loss"]), len(state.curves.get("val_loss", [])),
+                                state.curves)
+        st.plotly_chart(figure, key="training_curves", config={"displayModeBar": False})
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _curves_figure(started: float, points: int, val_points: int, _curves: dict):
+    """One figure per job and curve length, shared by every session that polls the job."""
+    return training_curves(_curves)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import logging
 import threading
@@ -85,8 +84,9 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
 
     def state(self) -> JobState:
+        """A snapshot: every session polls this each second, so only the curve lists are copied."""
         with self._lock:
-            return copy.deepcopy(self._state)
+            return replace(self._state, curves={k: list(v) for k, v in self._state.curves.items()})
 
     def start(self, config: TrainConfig) -> bool:
         """Start training in the background; False (and nothing started) if one is running."""
