@@ -134,3 +134,15 @@ def test_streamlit_no_longer_clears_keras_after_each_run():
     script_runner._clean_problem_modules()  # what Streamlit calls after every script run
     after = keras.layers.Dense(1).name
     assert after != before and after != "dense"  # clear_session would restart the name counter
+
+
+@pytest.mark.parametrize("source", ["Test digit", "Upload"])
+def test_feature_maps_follow_a_test_digit_or_an_upload(app, source):
+    app.session_state["test_index"] = 0  # a 7
+    app.segmented_control(key="input_source").set_value(source).run()
+    if source == "Upload":
+        app.file_uploader[0].upload("seven.png", png_bytes(SEVEN), "image/png").run()
+    app.switch_page("views/feature_maps.py").run()
+    assert not app.exception
+    assert f"Input: {source.lower()}" in app.caption[0].value and "predicted **7**" in app.caption[0].value
+    assert len(app.get("plotly_chart")) == 10
