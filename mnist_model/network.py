@@ -9,7 +9,6 @@ from .config import TrainConfig
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-CONV_LAYERS = ("conv_1", "conv_2", "conv_3")
 LAYER_NAMES = ("conv_1", "pool_1", "conv_2", "pool_2", "conv_3", "flatten", "dense", "predictions")
 
 

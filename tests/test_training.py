@@ -1,3 +1,4 @@
+import json
 import threading
 
 import keras
@@ -66,4 +67,4 @@ def test_bad_training_configs_are_refused(field, value, message):
 
 def test_config_round_trips_through_json():
     config = TrainConfig.for_recipe("improved", epochs=3)
-    assert TrainConfig.from_dict(__import__("json").loads(config.to_json())) == config
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
