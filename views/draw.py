@@ -7,7 +7,7 @@ from streamlit_drawable_canvas import st_canvas
 from mnist_model.figures import digit_image, preprocessing_steps, probability_bars
 from mnist_model.preprocess import ImageError, canvas_to_mnist, load_image
 from ui import resources
-from ui.current import CurrentInput, get_input, predictor, set_input
+from ui.current import CurrentInput, predictor, set_input
 
 CANVAS_SIZE = 320
 CANVAS_KEY = "canvas"
@@ -38,9 +38,8 @@ def drawing_input() -> CurrentInput | None:
     pen, clear = st.columns([3, 1], vertical_alignment="bottom")
     pen.slider("Pen width", 6, 40, 18, key="pen_width")
     clear.button("Clear", key="clear_canvas", on_click=clear_canvas, width="stretch")
-    if result.image_data is None:
-        return None
-    return CurrentInput("drawing", canvas_to_mnist(result.image_data))
+    image = result.image_data  # decoded from PNG on every access: once is enough
+    return None if image is None else CurrentInput("drawing", canvas_to_mnist(image))
 
 
 def test_digit_input() -> CurrentInput:
@@ -112,4 +111,4 @@ with left:
     set_input(current)
 with right:
     show_prediction(current)
-what_the_network_sees(get_input())
+what_the_network_sees(current)
