@@ -20,6 +20,7 @@ INK_THRESHOLD = 0.2  # fraction of full contrast that counts as ink when croppin
 MIN_INK_FRACTION = 5e-4  # below this share of inked pixels the canvas counts as empty
 MIN_CONTRAST = 0.1  # a flatter image than this holds no digit
 MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
+WORK_SIDE = 1024  # files are shrunk to fit this before preprocessing: ample for a 20 px digit
 BACKGROUND_GRID = 64  # a photo's lighting is estimated on a grid this coarse ...
 BACKGROUND_WINDOW = 15  # ... as the median over this many cells (about a quarter of the image)
 
@@ -57,8 +58,11 @@ def load_image(source: str | os.PathLike | bytes | io.IOBase) -> Image.Image:
         with Image.open(source) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise ImageError(f"image is {img.width}x{img.height}; at most {MAX_PIXELS:,} pixels.")
+            img.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEGs decode straight at a reduced size
             img.load()
-            return ImageOps.exif_transpose(img) or img
+            img = ImageOps.exif_transpose(img) or img
+            img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # a digit needs no more
+            return img
     except FileNotFoundError as err:
         raise ImageError(f"file not found: {source}") from err
     except (UnidentifiedImageError, Image.DecompressionBombError) as err:

@@ -101,3 +101,13 @@ def test_a_photo_with_uneven_light_and_noise_crops_to_the_digit_only():
     prep = canvas_to_mnist(photo)
     assert prep.box == clean.box
     assert np.abs(prep.image - clean.image).mean() < 0.01
+
+
+def test_large_photos_are_shrunk_on_load_with_the_same_result(tmp_path):
+    pts = [(1200, 800), (2800, 800), (1800, 3400)]
+    big = stroke_image(pts, size=4000, width=240).convert("RGB")
+    path = tmp_path / "big.jpg"
+    big.save(path, quality=92)
+    loaded = load_image(path)
+    assert max(loaded.size) <= 1024
+    assert np.abs(canvas_to_mnist(loaded).image - canvas_to_mnist(big).image).mean() < 0.02
