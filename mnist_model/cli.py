@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -16,11 +18,27 @@ DEFAULT_OUT_DIR = Path("models")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    with _native_stderr_silenced():
+        import tensorflow  # noqa: F401  (its C++ prints INFO lines at import, before logging is set up)
     try:
         return args.run(args, argv)
     except (ValueError, RuntimeError) as err:  # project errors carry user-facing messages
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null for a moment; Python's own sys.stderr is untouched."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
 
 
 def build_parser() -> argparse.ArgumentParser:
