@@ -49,10 +49,10 @@ def filter_patterns(model: keras.Model, layer: str, steps: int = PATTERN_STEPS, 
     names = conv_layer_names(model)
     if layer not in names:
         raise ValueError(f"{layer!r} is not a convolution layer; choose one of {names}")
-    objective = _filter_objective(model, layer)
-    n = model.get_layer(layer).filters
-    first = layer == names[0]
-    low, high = (0.0, 1.0) if first else (0.45, 0.55)
+    index = model.layers.index(model.get_layer(layer))
+    objective = _filter_objective(model, index)
+    n = model.layers[index].filters
+    low, high = (0.0, 1.0) if index == 0 else (0.45, 0.55)  # the first layer needs contrast to respond
     images = tf.Variable(np.random.default_rng(seed).uniform(low, high, (n, 28, 28, 1)).astype("float32"))
     own = tf.one_hot(tf.range(n), n)[:, None, None, :]  # image i looks at filter i only
 
@@ -74,15 +74,14 @@ def filter_patterns(model: keras.Model, layer: str, steps: int = PATTERN_STEPS, 
     return _stretch(images.numpy()[..., 0])
 
 
-def _filter_objective(model: keras.Model, layer: str) -> Callable[[tf.Tensor], tf.Tensor]:
-    """What gradient ascent maximises for ``layer``'s filters.
+def _filter_objective(model: keras.Model, index: int) -> Callable[[tf.Tensor], tf.Tensor]:
+    """What gradient ascent maximises for the filters of the conv layer at ``index``.
 
     Deeper layers use the response before the ReLU, so a filter that is silent on the
     grey start still has a gradient. The first layer keeps its ReLU: before it, the
     response is linear in the pixels and its maximum is a flat black or white image.
     """
-    conv = model.get_layer(layer)
-    index = model.layers.index(conv)
+    conv = model.layers[index]
     if index == 0:
         return keras.Model(inputs=model.inputs[0], outputs=conv.output)
     upstream = keras.Model(inputs=model.inputs[0], outputs=model.layers[index - 1].output)

@@ -60,19 +60,34 @@ def _env_int(name: str) -> int | None:
 
 
 @st.cache_resource
-def _patterns_lock() -> threading.Lock:
-    return threading.Lock()
+def _patterns_cache() -> tuple[threading.Lock, dict]:
+    return threading.Lock(), {}
 
 
 def filter_patterns(path: str | os.PathLike, progress=None) -> dict[str, np.ndarray]:
     """Each conv filter's preferred input, computed once per model and stored beside it.
 
-    The file beside the model is the cache; the lock makes a class that opens the page
-    at once wait for one computation instead of starting thirty.
+    Kept in memory per model file version, so the page's reruns neither hash the model
+    nor read the file again; the lock makes a class that opens the page at once wait for
+    one computation instead of starting thirty.
     """
-    with _patterns_lock():
-        return load_or_compute_patterns(get_predictor(path).model, path, on_progress=progress)
+    key = model_key(path)
+    lock, store = _patterns_cache()
+    with lock:
+        if key not in store:
+            while len(store) >= 4:
+                store.pop(next(iter(store)))
+            store[key] = load_or_compute_patterns(get_predictor(path).model, path, on_progress=progress)
+        return store[key]
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _models_in(folder: str, folder_mtime: float):
+    return list_models(folder)
 
 
 def available_models():
-    return list_models(models_dir())
+    """The bundled model and the trained ones; re-listed only when the folder changes
+    (saves land by rename, which updates the folder's modification time)."""
+    folder = models_dir()
+    return _models_in(str(folder), folder.stat().st_mtime if folder.exists() else 0.0)
