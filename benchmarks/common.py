@@ -30,7 +30,7 @@ class Sizes:
 
 
 FULL = Sizes(inference_calls=200, naive_calls=50, batch=1024, memory_calls=10_000, memory_warmup=500,
-             train_images=20_000, train_repeats=3, test_images=10_000, drawn_digits=200, sessions=20,
+             train_images=20_000, train_repeats=3, test_images=10_000, drawn_digits=200, sessions=30,
              session_digits=3)
 QUICK = Sizes(inference_calls=40, naive_calls=8, batch=256, memory_calls=500, memory_warmup=50,
               train_images=2_000, train_repeats=1, test_images=1_000, drawn_digits=6, sessions=3,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -62,32 +63,60 @@ async def _concurrent(sizes: Sizes) -> dict:
     The training job is started from a real browser tab's sidebar, as a person would.
     """
     per_round = sizes.sessions * sizes.session_digits
-    pool = [Drawing(data_url(render(d)), sum(map(len, d.strokes)) * PEN_SAMPLE_S)
-            for d in replay_digits(POOL)[:2 * per_round]]
+    digits = replay_digits(POOL)[:2 * per_round]
+    expected = offline_digits(digits)  # what the bundled model says for the very same images
+    pool = [Drawing(data_url(render(d)), sum(map(len, d.strokes)) * PEN_SAMPLE_S, e)
+            for d, e in zip(digits, expected)]
     with tempfile.TemporaryDirectory() as models:
         env = {"CONVNET_LAB_TRAIN_LIMIT": "20000", "CONVNET_LAB_MODELS": models}
         async with async_playwright() as pw:
             browser = await browser_support.launch_browser(pw)
-            with browser_support.running_app(env) as url:
+            with browser_support.app_server(env) as (url, server):
                 tab = await open_draw_page(await browser.new_context(viewport=VIEWPORT), url)
                 clients = [await Session.open(url, SESSION_TIMEOUT_S) for _ in range(sizes.sessions)]
+                cpu = cpu_seconds(server.pid)
                 idle = await _draw_at_once(clients, pool[:per_round], sizes.session_digits)
+                idle_cpu = cpu_seconds(server.pid) - cpu
                 await start_training(tab)
+                cpu = cpu_seconds(server.pid)
                 busy = await _draw_at_once(clients, pool[per_round:2 * per_round], sizes.session_digits)
+                busy_cpu = cpu_seconds(server.pid) - cpu
                 still_training = await training_running(tab)
                 for client in clients:
                     await client.close()
             await browser.close()
-    idle_s, busy_s = summary(idle), summary(busy)
-    return {"concurrent_sessions": sizes.sessions,
+    idle_s, busy_s = summary([a.ms for a in idle]), summary([a.ms for a in busy])
+    return {"concurrent_sessions": sizes.sessions, "concurrent_timeout_s": SESSION_TIMEOUT_S,
             "concurrent_client": "Streamlit websocket clients (benchmarks/streamlit_client.py); latency = the "
                                  "canvas's 200 ms send debounce + round trip to the 'Prediction:' delta",
             "concurrent_sessions_p50_ms": idle_s["p50"], "concurrent_sessions_p95_ms": idle_s["p95"],
             "concurrent_sessions_training_p50_ms": busy_s["p50"],
             "concurrent_sessions_training_p95_ms": busy_s["p95"],
             "concurrent_drawings": idle_s["n"] + busy_s["n"], "concurrent_planned": 2 * per_round,
-            "concurrent_timeouts": sum(ms >= SESSION_TIMEOUT_S * 1000 for ms in idle + busy),
+            "concurrent_timeouts": sum(a.ms >= SESSION_TIMEOUT_S * 1000 for a in idle + busy),
+            "concurrent_wrong_answers": sum(a.digit != a.expected for a in idle + busy if a.digit is not None),
+            "server_cpu_s_per_drawing": idle_cpu / max(1, len(idle)),
+            "server_cpu_s_per_drawing_training": busy_cpu / max(1, len(busy)),
             "training_ran_throughout": still_training}
+
+
+def offline_digits(digits) -> list[int]:
+    """The bundled model's answer for each digit rendered as the canvas sends it, preprocessed by the app."""
+    import numpy as np
+
+    from mnist_model.preprocess import canvas_to_mnist
+
+    from .common import bundled_predictor
+
+    images = np.stack([canvas_to_mnist(render(d)).image for d in digits])
+    return [int(p.argmax()) for p in bundled_predictor().forward(images)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (its own threads; a training subprocess is not counted)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -96,26 +125,37 @@ class Drawing:
 
     url: str  # PNG data URL
     seconds: float  # time to draw it before the pen lifts
+    expected: int  # the digit the bundled model gives this very image offline
 
 
-async def _draw_at_once(clients: list[Session], drawings: list[Drawing], per_client: int) -> list[float]:
+@dataclass(frozen=True)
+class Answer:
+    """One drawing's round trip: how long it took, what came back and what should have."""
+
+    ms: float  # pen lift to prediction shown; the timeout when none came
+    digit: int | None  # the predicted digit the page showed; None when none came
+    expected: int
+
+
+async def _draw_at_once(clients: list[Session], drawings: list[Drawing], per_client: int) -> list[Answer]:
     """Every client draws its share of ``drawings`` one after another, all clients at the same time."""
     shares = [drawings[i * per_client:(i + 1) * per_client] for i in range(len(clients))]
     results = await asyncio.gather(*(_session(client, share) for client, share in zip(clients, shares)))
-    return [ms for latencies in results for ms in latencies]
+    return [answer for answers in results for answer in answers]
 
 
-async def _session(client: Session, drawings: list[Drawing]) -> list[float]:
+async def _session(client: Session, drawings: list[Drawing]) -> list[Answer]:
     """One client's drawings in turn, each after the time a hand takes to draw it, Clear between.
 
     A drawing left unanswered counts at the timeout; the client then stops, its page in an unknown state.
     """
-    latencies = []
+    answers = []
     for drawing in drawings:
         await asyncio.sleep(drawing.seconds)
         try:
-            latencies.append(await client.draw(drawing.url, SESSION_TIMEOUT_S))
+            ms, digit = await client.draw(drawing.url, SESSION_TIMEOUT_S)
+            answers.append(Answer(ms, digit, drawing.expected))
             await client.clear(SESSION_TIMEOUT_S)
         except asyncio.TimeoutError:
-            return [*latencies, SESSION_TIMEOUT_S * 1000][:len(drawings)]
-    return latencies
+            return [*answers, Answer(SESSION_TIMEOUT_S * 1000, None, drawing.expected)][:len(drawings)]
+    return answers

@@ -55,13 +55,14 @@ class Session:
         await session._wait_text(HINT, start, timeout_s)
         return session
 
-    async def draw(self, url: str, timeout_s: float) -> float:
-        """Send a drawing; milliseconds until its prediction arrives, the canvas's debounce included."""
+    async def draw(self, url: str, timeout_s: float) -> tuple[float, int]:
+        """Send a drawing; milliseconds until its prediction arrives (the canvas's debounce included),
+        and the digit the page says."""
         self.canvas = {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}, "backgroundFit": None}
         start = time.perf_counter()
         await self._send()
-        arrived = await self._wait_text("# Prediction:", start, timeout_s)
-        return CANVAS_DEBOUNCE_MS + (arrived - start) * 1000
+        arrived, text = await self._wait_text("# Prediction:", start, timeout_s)
+        return CANVAS_DEBOUNCE_MS + (arrived - start) * 1000, int(text.removeprefix("# Prediction:"))
 
     async def clear(self, timeout_s: float) -> None:
         """Press Clear and wait for the empty-canvas hint."""
@@ -86,11 +87,11 @@ class Session:
             states.append(WidgetState(id=self.widget_ids[trigger], trigger_value=True))
         await self.ws.send(msg.SerializeToString())
 
-    async def _wait_text(self, prefix: str, since: float, timeout_s: float) -> float:
-        """The arrival time of the first text starting with ``prefix`` sent after ``since``."""
+    async def _wait_text(self, prefix: str, since: float, timeout_s: float) -> tuple[float, str]:
+        """The arrival time and text of the first text starting with ``prefix`` sent after ``since``."""
         deadline = time.perf_counter() + timeout_s
         while True:
-            found = [t for t, text in self.texts if t >= since and text.startswith(prefix)]
+            found = [(t, text) for t, text in self.texts if t >= since and text.startswith(prefix)]
             if found:
                 return found[0]
             self._arrived.clear()

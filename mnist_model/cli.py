@@ -119,7 +119,7 @@ def cmd_evaluate(args, argv) -> int:
     scores = evaluate(load_model(path), *load_prepared(args.data)[1])
     scores["model"] = str(path)
     if args.json:
-        print(json.dumps(scores))
+        print_json(scores)
     else:
         print(f"{path}: test accuracy {scores['test_accuracy']:.4f}, "
               f"test loss {scores['test_loss']:.4f} on {scores['n']} images")
@@ -138,17 +138,25 @@ def cmd_predict(args, argv) -> int:
             prepared = predictor.prepare(load_image(name))
         except ImageError as err:
             failures += 1
-            print(json.dumps({"file": name, "error": str(err)}) if args.json else f"{name}: error: {err}",
-                  file=sys.stdout if args.json else sys.stderr)
+            if args.json:
+                print_json({"file": name, "error": str(err)})
+            else:
+                print(f"{name}: error: {err}", file=sys.stderr)
             continue
         probs = predictor.probabilities(prepared.image) if prepared.image is not None else None
         digit = int(probs.argmax()) if probs is not None else None
         if args.json:
-            print(json.dumps({"file": name, "digit": digit,
-                              "probabilities": [round(float(p), 6) for p in probs] if probs is not None
-                              else [0.0] * 10}))
+            print_json({"file": name, "digit": digit,
+                        "probabilities": [round(float(p), 6) for p in probs] if probs is not None else [0.0] * 10})
         elif digit is None:
             print(f"{name}: no digit found (empty image)")
         else:
             print(f"{name}: {digit} ({probs[digit]:.1%})")
     return 1 if failures else 0
+
+
+def print_json(obj) -> None:
+    """One line of strict JSON: NaN and Infinity, which JSON has no words for, print as null."""
+    from .storage import json_safe
+
+    print(json.dumps(json_safe(obj), allow_nan=False))

@@ -14,6 +14,9 @@ DIVERGING = "RdBu_r"  # negative weights blue, positive red, zero white
 ACCENT = "#ff4b4b"
 MUTED = "#9aa5b1"
 _MARGIN = dict(l=10, r=10, t=40, b=10)
+_POOL = "#1f77b4"
+_BLOCK_COLORS = {"Conv2D": ACCENT, "Dense": "#2ca02c", "MaxPooling2D": _POOL, "AveragePooling2D": _POOL,
+                 "GlobalMaxPooling2D": _POOL, "GlobalAveragePooling2D": _POOL}  # other layers: MUTED
 
 
 def _square(fig: go.Figure, height: int) -> go.Figure:
@@ -72,9 +75,12 @@ def preprocessing_steps(prep, height: int = 260) -> go.Figure:
 
 
 def mosaic(maps: np.ndarray, cols: int | None = None, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Tile (n, h, w) maps into one image with NaN gaps; also return each pixel's map index."""
+    """Tile (n, h, w) maps into one image with NaN gaps; also return each pixel's map index.
+
+    ``cols`` is at most ``n``: a layer with fewer maps than columns fills one row.
+    """
     n, h, w = maps.shape
-    cols = cols or math.ceil(math.sqrt(n))
+    cols = min(cols or math.ceil(math.sqrt(n)), n)
     rows = math.ceil(n / cols)
     tiled = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan, dtype=np.float32)
     index = np.full(tiled.shape, -1, dtype=np.int32)
@@ -150,11 +156,11 @@ def architecture_diagram(rows: list[dict]) -> go.Figure:
     x = 0.0
     for row in [{"layer": "input", "type": "Input", "output_shape": (28, 28, 1), "params": 0}, *rows]:
         shape = row["output_shape"]
-        spatial = shape[0] if len(shape) == 3 else 1
+        spatial = min(shape[0], 28) if len(shape) == 3 else 1  # padding may grow it past 28
         depth = shape[-1]
         h = 0.6 + 2.4 * spatial / 28 if len(shape) == 3 else 0.6 + 2.4 * min(depth, 576) / 576
         w = 0.25 + 0.9 * math.log2(depth + 1) / 10 if len(shape) == 3 else 0.25
-        color = {"Conv2D": ACCENT, "MaxPooling2D": "#1f77b4", "Dense": "#2ca02c"}.get(row["type"], MUTED)
+        color = _BLOCK_COLORS.get(row["type"], MUTED)
         fig.add_shape(type="rect", x0=x, x1=x + w, y0=-h / 2, y1=h / 2, fillcolor=color, opacity=0.8,
                       line=dict(width=0))
         fig.add_annotation(x=x + w / 2, y=h / 2 + 0.15, text=f"<b>{row['layer']}</b>", showarrow=False,

@@ -15,18 +15,46 @@ SMOOTHGRAD_SAMPLES = 15  # noisy copies averaged for the saliency map
 SMOOTHGRAD_NOISE = 0.15  # their pixel noise (images are in [0, 1])
 
 
+def inner_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers that compute something: all but the InputLayer a functional model lists."""
+    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
 def activation_model(model: keras.Model) -> keras.Model:
-    """A model with the same input that outputs every layer's activations, last = probabilities."""
-    return keras.Model(inputs=model.inputs[0], outputs=[layer.output for layer in model.layers],
+    """A model with the same input that outputs every inner layer's activations, last = the model's output."""
+    return keras.Model(inputs=model.inputs[0], outputs=[layer.output for layer in inner_layers(model)],
                        name=f"{model.name}_activations")
 
 
+def outputs_probabilities(model: keras.Model) -> bool:
+    """Whether the model ends in a softmax; if not, its outputs are taken as logits.
+
+    A softmax of log-probabilities gives the probabilities back, so a model ending in
+    log_softmax is read correctly too.
+    """
+    last = inner_layers(model)[-1]
+    if isinstance(last, keras.Model):  # a nested model: look at how it ends
+        return outputs_probabilities(last)
+    return isinstance(last, keras.layers.Softmax) or getattr(last, "activation", None) is keras.activations.softmax
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities from logits along the last axis, without overflow."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
 class Predictor:
-    """A loaded model ready for drawings: compiled once, safe to share between threads."""
+    """A loaded model ready for drawings: compiled once, safe to share between threads.
+
+    Any model from 28x28x1 images to 10 classes works; one that outputs logits gets a
+    softmax, so ``probabilities`` and ``saliency`` always speak of probabilities.
+    """
 
     def __init__(self, model: keras.Model):
         self.model = model
-        self.layer_names = [layer.name for layer in model.layers]
+        self.layer_names = [layer.name for layer in inner_layers(model)]
+        self.softmax_in_model = outputs_probabilities(model)
         self._activations = activation_model(model)
         self._forward = tf.function(self._activations, reduce_retracing=True,
                                     input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
@@ -52,7 +80,11 @@ class Predictor:
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """The 10 class probabilities for one 28x28 image."""
-        return self.forward(image[None])[-1][0]
+        return self.to_probabilities(self.forward(image[None])[-1][0])
+
+    def to_probabilities(self, output: np.ndarray) -> np.ndarray:
+        """The model's output made probabilities: as is after a softmax, else softmax of the logits."""
+        return output if self.softmax_in_model else softmax(output)
 
     def saliency(self, image: np.ndarray) -> np.ndarray:
         """Which pixels sway the predicted class most: |gradient|, averaged over noisy copies
@@ -67,6 +99,8 @@ class Predictor:
         with tf.GradientTape() as tape:
             tape.watch(batch)
             probs = self.model(batch, training=False)
+            if not self.softmax_in_model:
+                probs = tf.nn.softmax(probs)
             target = tf.argmax(probs[0])
             score = tf.reduce_sum(probs[:, target])
         return tf.reduce_mean(tf.abs(tape.gradient(score, batch)), axis=0)[..., 0]
@@ -76,6 +110,8 @@ def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict:
     """Test loss (categorical cross-entropy) and accuracy of ``model`` on prepared data."""
     probs = np.concatenate([model.predict_on_batch(x[i:i + EVAL_BATCH])
                             for i in range(0, len(x), EVAL_BATCH)])
+    if not outputs_probabilities(model):
+        probs = softmax(probs)
     labels = y.argmax(1) if y.ndim == 2 else y
     picked = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)
     return {"test_accuracy": float((probs.argmax(1) == labels).mean()),

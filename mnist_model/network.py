@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import layers
 
@@ -44,14 +46,18 @@ def build_from_config(config: TrainConfig) -> keras.Model:
 
 
 def summary_rows(model: keras.Model) -> list[dict]:
-    """One row per layer: name, Keras class, output shape (without batch), parameters, formula."""
+    """One row per layer: name, Keras class, output shape (without batch), parameters, formula.
+
+    The InputLayer a functional model lists is left out, as in the seed's summary.
+    """
     rows = []
     for layer in model.layers:
-        shape = tuple(layer.output.shape[1:])
+        if isinstance(layer, layers.InputLayer):
+            continue
         rows.append({
             "layer": layer.name,
             "type": type(layer).__name__,
-            "output_shape": shape,
+            "output_shape": tuple(layer.output.shape[1:]),
             "params": layer.count_params(),
             "formula": param_formula(layer),
         })
@@ -59,15 +65,36 @@ def summary_rows(model: keras.Model) -> list[dict]:
 
 
 def param_formula(layer: keras.layers.Layer) -> str:
-    """How the layer's parameter count comes about, e.g. '(3*3*1 + 1) * 32 = 320'."""
+    """How the layer's parameter count comes about, e.g. '(3*3*1 + 1) * 32 = 320'.
+
+    Conv2D, Dense and BatchNormalization are broken down; another layer with weights
+    gets just its count, and a breakdown that does not add up is not shown.
+    """
     n = layer.count_params()
+    known = _breakdown(layer)
+    if known and known[1] == n:
+        return f"{known[0]} = {n}"
+    return f"{n} (not broken down for {type(layer).__name__})" if n else "no weights: 0"
+
+
+def _breakdown(layer: keras.layers.Layer) -> tuple[str, int] | None:
+    """The parameter count as a formula and its value, for the layer types the app explains."""
     if isinstance(layer, layers.Conv2D):
-        kh, kw = layer.kernel_size
-        cin = layer.input.shape[-1]
-        return f"({kh}*{kw}*{cin} + 1) * {layer.filters} = {n}"
+        (kh, kw), cin = layer.kernel_size, layer.input.shape[-1] // layer.groups
+        return _weights_and_bias(f"{kh}*{kw}*{cin}", kh * kw * cin, layer.filters, layer.use_bias)
     if isinstance(layer, layers.Dense):
-        return f"({layer.input.shape[-1]} + 1) * {layer.units} = {n}"
-    return "no weights: 0"
+        fan_in = layer.input.shape[-1]
+        return _weights_and_bias(str(fan_in), fan_in, layer.units, layer.use_bias)
+    if isinstance(layer, layers.BatchNormalization):
+        per_channel, channels = len(layer.weights), layer.input.shape[layer.axis]
+        names = ", ".join(w.name for w in layer.weights)
+        return f"{per_channel} * {channels} ({names})", per_channel * channels
+    return None
+
+
+def _weights_and_bias(fan_in_text: str, fan_in: int, units: int, use_bias: bool) -> tuple[str, int]:
+    """'(fan_in + 1) * units' and its value; no '+ 1' for a layer without bias."""
+    return f"({fan_in_text}{' + 1' if use_bias else ''}) * {units}", (fan_in + int(use_bias)) * units
 
 
 def format_shape(shape: tuple) -> str:
@@ -82,6 +109,7 @@ def summary_text(model: keras.Model) -> str:
     for row in rows:
         shape = "(None, " + ", ".join(str(d) for d in row["output_shape"]) + ")"
         lines.append(f"{row['layer'] + ' (' + row['type'] + ')':<28}{shape:<22}{row['params']:>10,}")
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     lines += ["=" * 60, f"Total params: {model.count_params():,}",
-              f"Trainable params: {model.count_params():,}", "Non-trainable params: 0"]
+              f"Trainable params: {trainable:,}", f"Non-trainable params: {model.count_params() - trainable:,}"]
     return "\n".join(lines)

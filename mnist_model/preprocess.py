@@ -6,12 +6,16 @@ MNIST's recipe: crop to the ink, fit into a 20x20 box keeping the aspect ratio
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import threading
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageFilter, ImageOps, UnidentifiedImageError
 
 BOX = 20  # MNIST digits are fitted into a 20x20 box ...
 SIZE = 28  # ... inside a 28x28 image
@@ -19,10 +23,21 @@ CENTRE = 14.0  # where MNIST's centres of mass lie, in pixel-index coordinates (
 INK_THRESHOLD = 0.2  # fraction of full contrast that counts as ink when cropping
 MIN_INK_FRACTION = 5e-4  # below this share of inked pixels the canvas counts as empty
 MIN_CONTRAST = 0.1  # a flatter image than this holds no digit
+MOSTLY_INK = 0.4  # ink on more than this share of the input is a filled area, not pen strokes
+DOT_SIDE = 0.16  # a blob of ink whose box is under this share of the input's side is a dot ...
+DOT_FILL = 0.6  # ... when it covers at least this share of its box
+MARK_HEIGHT = 0.25  # marks side by side count when each is at least this share of the ink's height ...
+MARK_GAP = 0.08  # ... and an empty gap of at least this share of that height parts them
 MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
 WORK_SIDE = 1024  # files are shrunk to fit this before preprocessing: ample for a 20 px digit
 BACKGROUND_GRID = 64  # a photo's lighting is estimated on a grid this coarse ...
 BACKGROUND_WINDOW = 15  # ... as the median over this many cells (about a quarter of the image)
+MAX_UPLOAD_BYTES = 10 * 2**20  # the 10 MB of server.maxUploadSize in .streamlit/config.toml
+UPLOAD_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "gif": "GIF", "bmp": "BMP", "webp": "WEBP",
+                  "tif": "TIFF", "tiff": "TIFF"}  # file name extension -> the format read
+UPLOAD_TYPES = tuple(UPLOAD_FORMATS)  # the extensions a file uploader should offer
+ACCEPTED = "PNG, JPEG, GIF, BMP, WEBP or TIFF"
+_WARNINGS_LOCK = threading.Lock()  # catch_warnings swaps global state: one thread at a time
 
 
 class ImageError(ValueError):
@@ -46,42 +61,163 @@ class Preprocessed:
         return self.image is None
 
 
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded image file, decoded, and what the student should know about how it was read."""
+
+    image: Image.Image  # first frame, upright, in L, LA, RGB or RGBA, at most WORK_SIDE on a side
+    notes: tuple[str, ...]  # plain sentences, e.g. that only the first frame of an animation is used
+
+
 def load_image(source: str | os.PathLike | bytes | io.IOBase) -> Image.Image:
-    """Open an image file (path, bytes or file object), fully decoded.
+    """Open an image file (path, bytes or file object) as ``read_upload`` does, with no byte limit.
 
     Raises:
-        ImageError: missing, unreadable, not an image, or absurdly large.
+        ImageError: missing, unreadable, not an accepted image, damaged, or absurdly large.
     """
     try:
-        if isinstance(source, bytes):
-            source = io.BytesIO(source)
-        with Image.open(source) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageError(f"image is {img.width}x{img.height}; at most {MAX_PIXELS:,} pixels.")
-            img.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEGs decode straight at a reduced size
-            img.load()
-            img = ImageOps.exif_transpose(img) or img
-            img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # a digit needs no more
-            return img
+        if isinstance(source, (str, os.PathLike)):
+            source = Path(source).read_bytes()
+        elif not isinstance(source, bytes):
+            source = source.read()
     except FileNotFoundError as err:
         raise ImageError(f"file not found: {source}") from err
-    except (UnidentifiedImageError, Image.DecompressionBombError) as err:
-        raise ImageError("not a readable image (expected PNG or JPEG).") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        if isinstance(err, ImageError):
-            raise
-        raise ImageError(f"the image is damaged or truncated ({err}).") from err
+    except OSError as err:
+        raise ImageError(f"cannot read {source}: {err}") from err
+    return _read(source, "").image
 
 
-def to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
+def read_upload(data: bytes, name: str = "") -> Upload:
+    """Decode an uploaded image file, refusing anything that is not one whole, sane image.
+
+    Args:
+        data: the file's bytes.
+        name: the file's name; only used to point out an extension that does not match the content.
+
+    Returns:
+        An ``Upload``: the first frame, turned upright, shrunk to fit WORK_SIDE, in L, LA, RGB
+        or RGBA; and plain notes for the student on how it was read.
+
+    Raises:
+        ImageError: the file is empty, over MAX_UPLOAD_BYTES, not an image, not one of the
+            accepted formats, cut short or damaged, or over MAX_PIXELS pixels.
+    """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageError(f"The file is {len(data) / 2**20:.1f} MB; at most {MAX_UPLOAD_BYTES // 2**20} MB "
+                         "is accepted. Shrink or crop the photo first.")
+    return _read(data, name)
+
+
+def _read(data: bytes, name: str) -> Upload:
+    """``read_upload`` without the byte limit."""
+    if not data:
+        raise ImageError(f"The file is empty. Upload a {ACCEPTED} image of one digit.")
+    with _open(data) as img:
+        kind = _kind(img)
+        notes = [*_name_notes(name, kind), *_frame_notes(img, kind)]
+        img.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEGs decode straight at a reduced size
+        _decode(img)
+        with _quiet():  # a damaged EXIF block only costs the orientation
+            orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+            upright = ImageOps.exif_transpose(img)  # a copy: ``img`` is closed below
+    image = _eight_bit(upright)
+    if orientation in range(2, 9):
+        notes.append("Turned upright using the photo's orientation tag.")
+    image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # a digit needs no more
+    return Upload(image, tuple(notes))
+
+
+def _open(data: bytes) -> Image.Image:
+    """Open the file's header only, refusing non-images, other formats and decompression bombs."""
+    try:
+        with _quiet():  # e.g. DecompressionBombWarning: MAX_PIXELS, lower, refuses those images anyway
+            img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as err:
+        raise _too_large(f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels") from err
+    except UnidentifiedImageError as err:
+        raise ImageError(f"The file is not a readable image, whatever its name says. Accepted: {ACCEPTED}.") from err
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise _damaged() from err
+    if _kind(img) not in UPLOAD_FORMATS.values():
+        img.close()
+        raise ImageError(f"The file is in {img.format} format, which is not accepted. Save it as {ACCEPTED}.")
+    if img.width * img.height > MAX_PIXELS:
+        img.close()
+        raise _too_large(f"{img.width}x{img.height} pixels")
+    return img
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence PIL's warnings about a file's header: the file is then read or refused with a message."""
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _kind(img: Image.Image) -> str:
+    """The file's format, as the student knows it: phones' multi-picture JPEGs are JPEGs."""
+    return "JPEG" if img.format == "MPO" else img.format
+
+
+def _name_notes(name: str, kind: str) -> list[str]:
+    extension = Path(name).suffix.lower()
+    if not extension or UPLOAD_FORMATS.get(extension[1:]) == kind:
+        return []
+    return [f"The file's name says {extension} but it is a {kind}; read as {kind}."]
+
+
+def _frame_notes(img: Image.Image, kind: str) -> list[str]:
+    if kind == "JPEG" or not getattr(img, "is_animated", False):  # an MPO's extra frames are previews
+        return []
+    if kind == "TIFF":
+        return ["This TIFF file holds several pages: only the first one is used."]
+    return ["This is an animated image: only its first frame is used."]
+
+
+def _decode(img: Image.Image) -> None:
+    """Decode the pixels in full; a file that ends early raises instead of giving half an image."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: cut-short uploads would pass as images.")
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise _damaged() from err
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """In L, LA, RGB or RGBA: what a page can show and ``thumbnail`` shrinks smoothly."""
+    if img.mode in ("L", "LA", "RGB", "RGBA"):
+        return img
+    if img.mode.startswith(("I", "F")):  # 16-bit, 32-bit or float grey levels
+        return Image.fromarray((np.clip(_scaled(np.asarray(img)), 0, 1) * 255).round().astype(np.uint8))
+    if img.mode == "1":
+        return img.convert("L")
+    return img.convert("RGBA" if img.has_transparency_data else "RGB")
+
+
+def _too_large(size: str) -> ImageError:
+    return ImageError(f"The image is {size}; at most {MAX_PIXELS:,} pixels are accepted. "
+                      "Shrink it to a few megapixels first.")
+
+
+def _damaged() -> ImageError:
+    return ImageError("The image is damaged or cut short: its pixels could not be read in full. "
+                      f"Upload the whole file again, or save it anew as {ACCEPTED}.")
+
+
+def to_ink(image: Image.Image | np.ndarray, light_ink: bool = False) -> np.ndarray:
     """Any image (PIL in any mode, or an array) as float ink in [0, 1], 1 where the stroke is.
 
     Strokes may be light on dark, dark on light, or only in the alpha channel
-    (a transparent canvas); the background is taken as the most common level.
+    (a transparent canvas); the background is taken as the most common level,
+    unless ``light_ink`` says that the levels are ink already (white on black).
     """
     gray, alpha = _gray_and_alpha(image)
     if alpha is not None and np.ptp(alpha) > MIN_CONTRAST:
         return np.clip(alpha, 0.0, 1.0)
+    if light_ink:  # guessing would read a canvas painted more than half white as dark ink on white
+        return np.clip(gray if alpha is None else gray * alpha, 0.0, 1.0)
     background = _background(gray)
     ink = background - gray if np.median(background) > 0.5 else gray - background
     peak = float(ink.max())
@@ -168,18 +304,21 @@ def place_by_mass(fitted: np.ndarray) -> tuple[np.ndarray, tuple[float, float], 
     return out, com, (top, left)
 
 
-def canvas_to_mnist(image: Image.Image | np.ndarray) -> Preprocessed:
+def canvas_to_mnist(image: Image.Image | np.ndarray, light_ink: bool = False) -> Preprocessed:
     """Turn a drawing or photo of one digit into the network's 28x28 input.
 
     Args:
         image: a PIL image in any mode, or an array (H x W, or H x W x 1-4 channels;
             uint8/uint16 or float). Light-on-dark, dark-on-light and alpha-only strokes work.
+        light_ink: the input is white ink on black, as the drawing canvas is. Then its levels
+            are the ink as they stand; otherwise the most common level is taken as the paper,
+            which turns a canvas painted more than half white into a negative.
 
     Returns:
         A ``Preprocessed`` holding every step; its ``image`` is None when the
         input is empty or holds only a speck.
     """
-    ink = to_ink(image)
+    ink = to_ink(image, light_ink)
     box = ink_box(ink)
     if box is None:
         return Preprocessed(ink, None, None, None, None, None, None)
@@ -188,3 +327,57 @@ def canvas_to_mnist(image: Image.Image | np.ndarray) -> Preprocessed:
     fitted = fit_box(cropped)
     image28, com, offset = place_by_mass(fitted)
     return Preprocessed(ink, box, cropped, fitted, image28, com, offset)
+
+
+def doubts(prep: Preprocessed) -> tuple[str, ...]:
+    """Plain reasons why the input may not be one digit, to show beside the prediction.
+
+    Args:
+        prep: the result of ``canvas_to_mnist``.
+
+    Returns:
+        One sentence per doubt; empty for a plausible digit and for an empty input (no prediction).
+    """
+    if prep.empty:
+        return ()
+    mask = prep.ink > INK_THRESHOLD
+    if mask.mean() > MOSTLY_INK:  # a filled area: whatever else holds follows from that
+        return ("Most of the canvas is ink: draw one digit with the pen, not a filled area.",)
+    top, left, bottom, right = prep.box
+    marks = mask[top:bottom, left:right]
+    found = (
+        (_separate_marks(marks) >= 2, "This looks like several marks side by side; the network reads one digit "
+                                      "at a time."),
+        (_is_dot(marks, mask.shape), "That is only a dot: draw a whole digit, as large as the canvas allows."),
+        (_edge_to_edge(prep.box, mask.shape), "The ink touches two opposite edges of the canvas: keep one digit "
+                                              "inside the canvas, away from its border."),
+    )
+    return tuple(sentence for hit, sentence in found if hit)
+
+
+def _separate_marks(marks: np.ndarray) -> int:
+    """How many tall marks stand side by side, parted by clear gaps of empty columns.
+
+    Strokes whose columns overlap or nearly touch are one mark: a 4 drawn in two strokes,
+    a 7 with a crossbar, a 5 with its bar lifted.
+    """
+    height = marks.shape[0]
+    edges = np.flatnonzero(np.diff(marks.any(0).astype(np.int8), prepend=0, append=0))
+    groups = [[int(edges[0]), int(edges[1])]]
+    for start, end in zip(edges[2::2], edges[3::2]):
+        if start - groups[-1][1] < MARK_GAP * height:
+            groups[-1][1] = int(end)
+        else:
+            groups.append([int(start), int(end)])
+    spans = [np.flatnonzero(marks[:, start:end].any(1)) for start, end in groups]
+    return sum(rows[-1] - rows[0] + 1 >= MARK_HEIGHT * height for rows in spans)
+
+
+def _is_dot(marks: np.ndarray, shape: tuple[int, int]) -> bool:
+    """A small blob: the ink box is tiny next to the input and the ink fills most of it."""
+    return max(marks.shape) < DOT_SIDE * max(shape) and marks.mean() >= DOT_FILL
+
+
+def _edge_to_edge(box: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:
+    top, left, bottom, right = box
+    return (top == 0 and bottom == shape[0]) or (left == 0 and right == shape[1])

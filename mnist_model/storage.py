@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import itertools
 import json
+import math
 import os
 import platform
+import re
 import tempfile
+import time
 import zipfile
+import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import keras
+import numpy as np
 
 from .config import TrainConfig
 from .network import INPUT_SHAPE, NUM_CLASSES
@@ -19,7 +26,23 @@ from .network import INPUT_SHAPE, NUM_CLASSES
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 PRETRAINED_MODEL = PRETRAINED_DIR / "classic.keras"
 LEGACY_SUFFIXES = (".h5", ".hdf5")
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # a legacy model renamed .keras is still recognised
+MAX_MODEL_BYTES = 50 * 2**20  # a model file; the bundled one is about 1 MB
+MAX_UNPACKED_BYTES = 200 * 2**20  # all its members once unpacked
+MAX_COMPRESSION_RATIO = 100  # a member unpacking larger than this is a zip bomb (Keras stores weights raw)
+MAX_CONFIG_BYTES = 2**20  # config.json; the bundled model's is 7 KB
+MAX_NAME_CHARS = 60  # a model name's length
+_RATIO_FLOOR_BYTES = 2**20  # smaller members may compress well (repetitive JSON) without harm
 _REQUIRED_MEMBERS = ("config.json", "model.weights.h5")
+_KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")  # what model.save writes
+_ASSETS_FOLDER = "assets/"  # where model.save puts layer assets such as vocabularies
+_UNSAFE_CLASSES = {  # Keras classes that run code from outside the checked config and weights
+    "Lambda": "it contains a Lambda layer, Python code that could do anything when it runs",
+    "__lambda__": "it contains a Python lambda, code that could do anything when it runs",
+    "TFSMLayer": "it contains a TFSMLayer, which loads and runs a TensorFlow SavedModel from elsewhere",
+    "TorchModuleWrapper": "it contains a TorchModuleWrapper, whose PyTorch module is unpickled (unpickling runs code)",
+}
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # mkstemp's .<stem>.<8 random characters>.tmp<suffix>
 
 
 class ModelFileError(ValueError):
@@ -52,25 +75,94 @@ def make_card(result, command: str | None = None) -> dict:
     }
 
 
+def json_safe(obj):
+    """A copy of ``obj`` that strict JSON accepts: NaN and Infinity become None (JSON ``null``).
+
+    Args:
+        obj: dicts, lists, tuples, numbers, strings, numpy scalars and arrays, nested freely.
+
+    Returns:
+        The same structure with numpy values as plain Python ones and every non-finite float
+        as None, ready for ``json.dumps(..., allow_nan=False)``.
+    """
+    if isinstance(obj, dict):
+        return {key: json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(value) for value in obj]
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return json_safe(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the result over ``path`` in one step."""
+    """Call ``write(tmp_path)`` then move the result over ``path`` in one step.
+
+    The temp file is flushed to disk before the move and the folder after it, so a power
+    loss or SIGKILL leaves the old file or the complete new one at ``path``, never a
+    half-written or empty one (a stray temp file at most; see ``remove_stale_temp``).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
         os.chmod(tmp, 0o644)  # mkstemp makes files private; a model is meant to be shared
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename, link or unlink in ``folder`` durable."""
+    if os.name == "posix":  # Windows cannot open a folder; NTFS journals the rename itself
+        _fsync(folder)
+
+
+def remove_stale_temp(folder: str | os.PathLike, older_than_s: float = 0) -> int:
+    """Delete the temp files (``.<stem>.<random>.tmp*``) of writes that a crash interrupted.
+
+    Args:
+        folder: the model folder; a missing folder has nothing to clean.
+        older_than_s: only files untouched for this many seconds, so that a write still
+            running in another thread or process keeps its temp file.
+
+    Returns:
+        How many files were deleted.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in folder.iterdir():
+        if _TEMP_NAME.match(path.name) and path.is_file() and path.stat().st_mtime <= cutoff:
+            try:
+                path.unlink()
+            except FileNotFoundError:  # its writer finished or cleaned up meanwhile
+                continue
+            removed += 1
+    return removed
 
 
 def save_model(model: keras.Model, path: str | os.PathLike, card: dict | None = None) -> Path:
     """Save ``model`` as ``.keras`` (and its card as JSON beside it), atomically.
 
     A crash at any moment leaves either the old files or the new ones, never a
-    half-written model at ``path``.
+    half-written model at ``path``. The card is strict JSON: NaN or Infinity (a diverged
+    training's history) is written as ``null``.
 
     Raises:
         ValueError: ``path`` does not end in ``.keras``.
@@ -80,41 +172,158 @@ def save_model(model: keras.Model, path: str | os.PathLike, card: dict | None = 
         raise ValueError(f"model path must end in .keras, got {path.name!r}")
     atomic_write(path, lambda tmp: model.save(tmp))
     if card is not None:
-        text = json.dumps(card, indent=2)
-        atomic_write(card_path(path), lambda tmp: tmp.write_text(text))
+        _write_card(path, card)
     return path
+
+
+def _write_card(model_path: Path, card: dict) -> None:
+    text = json.dumps(json_safe(card), indent=2, allow_nan=False)
+    atomic_write(card_path(model_path), lambda tmp: tmp.write_text(text))
 
 
 def check_model_file(path: str | os.PathLike) -> Path:
-    """Refuse files that are not a complete Keras 3 archive, before Keras sees them.
+    """Refuse files that are not a complete, plain Keras 3 archive, before Keras sees them.
+
+    Checks the file's size, its zip members (names, sizes, compression ratio, checksums)
+    and every object its ``config.json`` names: only Keras' own classes are accepted.
 
     Raises:
-        ModelFileError: missing, legacy HDF5, not a zip, truncated or incomplete.
+        ModelFileError: missing, empty, too large, legacy HDF5, not a zip, truncated,
+            incomplete, a zip bomb, members outside the model, or unsafe code in the config.
     """
     path = Path(path)
-    if path.suffix.lower() in LEGACY_SUFFIXES:
-        raise ModelFileError(f"{path.name} is a legacy HDF5 model; only Keras 3 '.keras' files are "
-                             f"loaded. Re-save it with model.save('model.keras') in Keras 3.")
-    if not path.is_file():
-        raise ModelFileError(f"Model file not found: {path}")
-    if path.suffix != ".keras":
-        raise ModelFileError(f"{path.name} is not a '.keras' model file.")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path.name} is not a Keras model: a '.keras' file is a zip archive, "
-                             f"and this one is not (truncated or overwritten?). Retrain or re-copy it.")
+    _check_archive(path, path.name)
+    return path
+
+
+def _check_archive(path: Path, label: str) -> None:
+    """``check_model_file`` with ``label`` naming the file in messages (an upload's own name)."""
+    _check_file(path, label)
     try:
         with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
+            _check_members(label, archive.infolist())
             bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ModelFileError(f"{path.name} is a damaged archive ({err}). Retrain or re-copy it.") from err
+            config = _read_config(label, archive)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as err:
+        raise ModelFileError(f"{label} is a damaged archive ({err}). Retrain or re-copy it.") from err
     if bad is not None:
-        raise ModelFileError(f"{path.name} is damaged: member {bad!r} fails its checksum. "
-                             f"Retrain or re-copy it.")
+        raise ModelFileError(f"{label} is damaged: member {bad!r} fails its checksum. Retrain or re-copy it.")
+    _check_config(label, config)
+
+
+def _check_file(path: Path, label: str) -> None:
+    legacy = ModelFileError(f"{label} is a legacy HDF5 model; only Keras 3 '.keras' files are loaded. "
+                            f"Re-save it with model.save('model.keras') in Keras 3.")
+    if Path(label).suffix.lower() in LEGACY_SUFFIXES:
+        raise legacy
+    if not path.is_file():
+        raise ModelFileError(f"Model file not found: {path}")
+    _check_size(label, path.stat().st_size)
+    with open(path, "rb") as f:
+        head = f.read(len(HDF5_SIGNATURE))
+    if head == HDF5_SIGNATURE:
+        raise legacy
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{label} is not a '.keras' model file.")
+    if zipfile.is_zipfile(path):
+        return
+    if head.startswith(b"PK\x03\x04"):
+        raise ModelFileError(f"{label} is a damaged archive: it starts like a zip but its end is missing "
+                             f"(truncated, or copied only in part?). Retrain or re-copy it.")
+    raise ModelFileError(f"{label} is not a Keras model: a '.keras' file is a zip archive, "
+                         f"and this one is not (overwritten?). Retrain or re-copy it.")
+
+
+def _check_size(label: str, size: int) -> None:
+    if size == 0:
+        raise ModelFileError(f"{label} is empty (0 bytes), not a Keras model: an interrupted copy or save? "
+                             f"Re-copy or retrain it.")
+    if size > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{label} is {size / 2**20:.1f} MB; model files over {MAX_MODEL_BYTES / 2**20:g} MB "
+                             f"are refused (the bundled model is about 1 MB).")
+
+
+def _check_members(label: str, infos: list[zipfile.ZipInfo]) -> None:
+    names = [info.filename for info in infos]
+    for name in names:
+        problem = _member_problem(name)
+        if problem:
+            raise ModelFileError(f"{label} is refused: its archive holds {name!r}, {problem}. A Keras model "
+                                 f"holds only {', '.join(_KERAS_MEMBERS)} and {_ASSETS_FOLDER} files.")
+    if len(set(names)) != len(names):
+        raise ModelFileError(f"{label} is refused: its archive names a member twice.")
     missing = [m for m in _REQUIRED_MEMBERS if m not in names]
     if missing:
-        raise ModelFileError(f"{path.name} lacks {missing}: it is not a complete Keras model.")
-    return path
+        raise ModelFileError(f"{label} lacks {missing}: it is not a complete Keras model.")
+    unpacked = sum(info.file_size for info in infos)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ModelFileError(f"{label} is refused: it would unpack to {unpacked / 2**20:,.0f} MB, over the "
+                             f"{MAX_UNPACKED_BYTES / 2**20:g} MB limit (a zip bomb?).")
+    for info in infos:
+        ratio = info.file_size / max(1, info.compress_size)
+        if info.file_size > _RATIO_FLOOR_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise ModelFileError(f"{label} is refused: {info.filename!r} unpacks {ratio:,.0f} times larger than "
+                                 f"stored, over the {MAX_COMPRESSION_RATIO}x limit (a zip bomb?).")
+
+
+def _member_problem(name: str) -> str | None:
+    """Why a zip member has no place in a Keras model, or None."""
+    if "\\" in name:
+        return "a name with a backslash"
+    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
+        return "an absolute path"
+    if ".." in PurePosixPath(name).parts:
+        return "a path with '..' that points outside the model"
+    if name not in _KERAS_MEMBERS and not name.startswith(_ASSETS_FOLDER):
+        return "a file Keras does not write"
+    return None
+
+
+def _read_config(label: str, archive: zipfile.ZipFile):
+    if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"{label} is refused: its config.json is over {MAX_CONFIG_BYTES // 2**10} KB "
+                             f"(the bundled model's is 7 KB).")
+    try:
+        return json.loads(archive.read("config.json"))
+    except (ValueError, RecursionError) as err:
+        raise ModelFileError(f"{label} is damaged: its config.json is not valid JSON ({err}).") from err
+
+
+def _check_config(label: str, config) -> None:
+    """Refuse any object in the config that is not one of Keras' own safe classes or functions."""
+    for node in _serialized_objects(config):
+        problem = _object_problem(node)
+        if problem:
+            raise ModelFileError(f"{label} is refused for safety: {problem}. "
+                                 f"Use a model built from standard Keras layers.")
+
+
+def _serialized_objects(tree):
+    """Every ``{"class_name": ...}`` object in a Keras config, however deeply nested."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "class_name" in node:
+                yield node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _object_problem(node: dict) -> str | None:
+    name, module, registered = node["class_name"], node.get("module"), node.get("registered_name")
+    if not isinstance(name, str):
+        return f"its config.json names a class by {name!r}, which is not a name"
+    if name in _UNSAFE_CLASSES:
+        return _UNSAFE_CLASSES[name]
+    keras_own = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+    builtin_function = module == "builtins" and name == "function"  # Keras' name for its activations
+    if module is not None and not (keras_own or builtin_function):
+        return f"it uses {name!r} from the module {module!r}, which is not part of Keras and could run any code"
+    if registered not in (None, name, node.get("config") if name == "function" else name):
+        return f"it uses the custom object {registered!r}, which is not a built-in Keras class"
+    return None
 
 
 def load_model(path: str | os.PathLike = PRETRAINED_MODEL) -> keras.Model:
@@ -124,40 +333,229 @@ def load_model(path: str | os.PathLike = PRETRAINED_MODEL) -> keras.Model:
         path: the model file; defaults to the bundled pretrained model.
 
     Returns:
-        A model taking (None, 28, 28, 1) to 10 class probabilities.
+        A model taking (None, 28, 28, 1) to 10 class probabilities, with finite weights.
 
     Raises:
-        ModelFileError: the file is missing, damaged, legacy, unsafe (Lambda layers,
-            custom code) or does not take 28x28x1 images to 10 classes.
+        ModelFileError: the file is missing, damaged, legacy, unsafe (see ``check_model_file``),
+            does not take 28x28x1 images to 10 classes, or has NaN or Infinity in its weights.
     """
-    path = check_model_file(path)
+    path = Path(path)
+    return _load_checked(path, path.name)
+
+
+def _load_checked(path: Path, label: str) -> keras.Model:
+    _check_archive(path, label)
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as err:  # Keras raises many types (ValueError, TypeError, OSError, KeyError)
-        raise ModelFileError(_explain_load_error(path, err)) from err
-    _check_io(path, model)
+        raise ModelFileError(_explain_load_error(label, err)) from err
+    _check_io(label, model)
+    _check_finite(label, model)
     return model
 
 
-def _explain_load_error(path: Path, err: Exception) -> str:
+def _explain_load_error(label: str, err: Exception) -> str:
     text = str(err)
     if "Lambda" in text or "safe_mode" in text:
-        return (f"{path.name} contains a Lambda layer or custom code, which is refused for safety "
+        return (f"{label} contains a Lambda layer or custom code, which is refused for safety "
                 f"(it could run arbitrary code). Use a model built from standard layers.")
     if "Could not locate" in text or "Unknown layer" in text:
-        return f"{path.name} uses a layer or class this app does not know ({text.splitlines()[0]})."
-    return f"{path.name} could not be loaded as a Keras model: {text.splitlines()[0] if text else type(err).__name__}"
+        return f"{label} uses a layer or class this app does not know ({text.splitlines()[0]})."
+    return f"{label} could not be loaded as a Keras model: {text.splitlines()[0] if text else type(err).__name__}"
 
 
-def _check_io(path: Path, model: keras.Model) -> None:
+def _check_io(label: str, model: keras.Model) -> None:
     inputs = getattr(model, "inputs", None)
     if not inputs or len(inputs) != 1 or tuple(inputs[0].shape) != (None, *INPUT_SHAPE):
         got = [tuple(t.shape) for t in inputs] if inputs else "no defined input"
-        raise ModelFileError(f"{path.name} takes {got}, but MNIST models must take (None, 28, 28, 1).")
+        raise ModelFileError(f"{label} takes {got}, but MNIST models must take (None, 28, 28, 1).")
     outputs = model.outputs
     if len(outputs) != 1 or tuple(outputs[0].shape) != (None, NUM_CLASSES):
-        raise ModelFileError(f"{path.name} outputs {[tuple(t.shape) for t in outputs]}, but MNIST "
+        raise ModelFileError(f"{label} outputs {[tuple(t.shape) for t in outputs]}, but MNIST "
                              f"models must output 10 class probabilities (None, 10).")
+
+
+def _check_finite(label: str, model: keras.Model) -> None:
+    for layer in model.layers:
+        if not all(np.isfinite(weights).all() for weights in layer.get_weights()):
+            raise ModelFileError(f"{label} has non-finite weights (NaN or Infinity) in layer {layer.name}: "
+                                 f"it cannot predict. Retrain it.")
+
+
+def model_digest(path: str | os.PathLike) -> str:
+    """The SHA-256 of a model file in hex: a renamed model keeps its digest, a retrained one does not."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sanitize_model_name(text: str) -> str:
+    """A safe file stem for a model, whatever name a person or browser supplied.
+
+    Args:
+        text: a file name or path, e.g. ``"../../etc/passwd.keras"`` or ``"my model (v2).keras"``.
+
+    Returns:
+        The last path component (after any ``/`` or ``\\``) without ``.keras``, runs of
+        characters other than ``A-Z a-z 0-9 _ -`` collapsed to ``-``, at most 60 characters,
+        never empty (``"model"``) and never starting with a dot: ``"passwd"``, ``"my-model-v2"``.
+    """
+    name = text.replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"\.keras$", "", name, flags=re.IGNORECASE)
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:MAX_NAME_CHARS].strip("-")
+    return name or "model"
+
+
+def import_model(data: bytes, original_name: str, folder: str | os.PathLike,
+                 uploaded_by: str | None = None) -> Path:
+    """Check an uploaded model exactly like a file on disk, then add it to ``folder`` with a card.
+
+    Args:
+        data: the uploaded file's bytes.
+        original_name: the name it was uploaded under; only its sanitized stem is used.
+        folder: the user model folder.
+        uploaded_by: who uploaded it, recorded in the card.
+
+    Returns:
+        The new model, ``folder/<sanitized name>.keras``; ``-2``, ``-3``... is appended when
+        the name is taken, so an existing model is never replaced.
+
+    Raises:
+        ModelFileError: the upload is empty, too large, damaged, unsafe, not an MNIST model
+            or cannot be written; ``folder`` is then left as it was.
+    """
+    label = original_name.replace("\\", "/").rsplit("/", 1)[-1] or "the uploaded file"
+    _check_size(label, len(data))
+    folder = Path(folder)
+    try:
+        tmp = _write_upload(folder, data)
+    except OSError as err:
+        raise ModelFileError(f"{label} could not be saved in {folder}: {err}") from err
+    try:
+        model = _load_checked(tmp, label)
+        card = {"uploaded": True, "uploaded_by": uploaded_by,
+                "uploaded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "original_name": original_name, "params": model.count_params(), "layers": len(model.layers)}
+        return _publish(tmp, folder / f"{sanitize_model_name(original_name)}.keras", card)
+    except OSError as err:
+        raise ModelFileError(f"{label} could not be saved in {folder}: {err}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_upload(folder: Path, data: bytes) -> Path:
+    """The bytes in a hidden temp file (``list_models`` skips dot files), flushed to disk."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".upload.", suffix=".tmp.keras", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)
+    return Path(tmp)
+
+
+def _publish(tmp: Path, wanted: Path, card: dict) -> Path:
+    """Link ``tmp`` at the first free name from ``wanted``, then write its card; both or neither stay."""
+    target = _link_at_free_name(tmp, wanted)
+    try:
+        _write_card(target, card)
+    except BaseException:
+        target.unlink()
+        raise
+    return target
+
+
+def _link_at_free_name(tmp: Path, wanted: Path) -> Path:
+    """``wanted``, else ``<stem>-2.keras``, ``<stem>-3.keras``...: the first name no file has."""
+    for n in itertools.count(1):
+        stem = wanted.stem if n == 1 else f"{wanted.stem[:MAX_NAME_CHARS - len(str(n)) - 1]}-{n}"
+        target = wanted.with_name(f"{stem}.keras")
+        if _name_taken(wanted.parent, stem):
+            continue
+        try:
+            os.link(tmp, target)  # unlike os.replace, fails if another upload took the name meanwhile
+        except FileExistsError:
+            continue
+        return target
+
+
+def _name_taken(folder: Path, stem: str) -> bool:
+    """True if ``stem`` is the bundled model's name or any file in ``folder`` is ``<stem>.<something>``."""
+    return stem == PRETRAINED_MODEL.stem or any(p.name.startswith(f"{stem}.") for p in folder.iterdir())
+
+
+def rename_model(path: str | os.PathLike, new_name: str) -> Path:
+    """Rename a user model together with its card, filter patterns and any other ``<name>.*`` files.
+
+    Args:
+        path: the model's ``.keras`` file; the bundled model cannot be renamed.
+        new_name: the new name; sanitized like an upload's (see ``sanitize_model_name``),
+            so the model stays in its folder.
+
+    Returns:
+        The model's new path (the same path when the sanitized name is unchanged).
+
+    Raises:
+        ModelFileError: the model is bundled or missing, the new name is taken, or the
+            folder cannot be written.
+    """
+    path = _user_model(path)
+    stem = sanitize_model_name(new_name)
+    if stem == path.stem:
+        return path
+    taken = ModelFileError(f"A model named {stem!r} already exists; choose another name.")
+    if _name_taken(path.parent, stem):
+        raise taken
+    sidecars = _sidecars(path)
+    target = path.with_name(f"{stem}.keras")
+    try:
+        os.link(path, target)  # unlike os.rename, refuses to replace a model created meanwhile
+        path.unlink()
+        for sidecar in sidecars:
+            os.replace(sidecar, path.with_name(stem + sidecar.name[len(path.stem):]))
+        _fsync_folder(path.parent)
+    except FileExistsError:
+        raise taken from None
+    except OSError as err:
+        raise ModelFileError(f"{path.name} could not be renamed: {err}") from err
+    return target
+
+
+def delete_model(path: str | os.PathLike) -> None:
+    """Delete a user model with its card, filter patterns and any other ``<name>.*`` files.
+
+    Raises:
+        ModelFileError: the model is bundled or missing, or the folder cannot be written.
+    """
+    path = _user_model(path)
+    sidecars = _sidecars(path)
+    try:
+        path.unlink()
+        for sidecar in sidecars:
+            sidecar.unlink(missing_ok=True)
+        _fsync_folder(path.parent)
+    except OSError as err:
+        raise ModelFileError(f"{path.name} could not be deleted: {err}") from err
+
+
+def _user_model(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.resolve().parent == PRETRAINED_DIR:
+        raise ModelFileError(f"{path.name} is bundled with the app; it cannot be renamed or deleted.")
+    if path.suffix != ".keras" or not path.is_file():
+        raise ModelFileError(f"Model file not found: {path}")
+    return path
+
+
+def _sidecars(path: Path) -> list[Path]:
+    """Files beside the model named ``<stem>.<something>``, minus other models such as ``<stem>.v2.keras``."""
+    prefix = f"{path.stem}."
+    files = [p for p in path.parent.iterdir() if p.name.startswith(prefix) and p != path and p.is_file()]
+    others = [f"{p.stem}." for p in files if p.suffix == ".keras"]
+    return [p for p in files if not any(p.name.startswith(other) for other in others)]
 
 
 def read_card(model_path: str | os.PathLike) -> dict | None:

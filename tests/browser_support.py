@@ -29,6 +29,13 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_app(env: dict | None = None, timeout: float = 60.0):
     """Start ``streamlit run app.py`` on a free port; yield its URL; stop it afterwards."""
+    with app_server(env, timeout) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def app_server(env: dict | None = None, timeout: float = 60.0):
+    """Like ``running_app``, yielding ``(url, process)`` for those who watch the server itself."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
            "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -38,7 +45,7 @@ def running_app(env: dict | None = None, timeout: float = 60.0):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, timeout)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
 
 from mnist_model.data import load_prepared
 from mnist_model.network import build_convnet
@@ -35,3 +36,15 @@ def stroke_image(points, size=280, width=20, mode="RGBA", ink=(255, 255, 255, 25
     draw = ImageDraw.Draw(img)
     draw.line(points, fill=ink[: len(mode)] if mode != "L" else ink[0], width=width, joint="curve")
     return img
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    from ui import resources
+
+    monkeypatch.setenv("CONVNET_LAB_MODELS", str(tmp_path))
+    resources.training_job.clear()  # the job is per server: a fresh one per test, saving into tmp_path
+    at = AppTest.from_file("../app.py", default_timeout=120)  # TensorFlow imports slowly
+    at.run()
+    assert not at.exception
+    return at

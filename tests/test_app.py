@@ -6,7 +6,6 @@ import time
 
 import pytest
 from conftest import stroke_image
-from streamlit.testing.v1 import AppTest
 
 APP = "../app.py"
 TIMEOUT = 120  # TensorFlow imports slowly
@@ -26,18 +25,6 @@ def drawing(image) -> dict:
 
 ONE = stroke_image([(150, 40), (140, 250)], size=320, width=18)
 SEVEN = stroke_image([(70, 60), (240, 60), (130, 270)], size=320, width=18)
-
-
-@pytest.fixture
-def app(tmp_path, monkeypatch):
-    from ui import resources
-
-    monkeypatch.setenv("CONVNET_LAB_MODELS", str(tmp_path))
-    resources.training_job.clear()  # the job is per server: a fresh one per test, saving into tmp_path
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception
-    return at
 
 
 def markdown_text(at) -> str:

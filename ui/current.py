@@ -32,6 +32,23 @@ def get_input() -> CurrentInput | None:
     return st.session_state.get(_INPUT)
 
 
+_KEPT = "kept_inputs"
+
+
+def keep(name: str, value) -> None:
+    """Remember something a student made (a drawing, an upload, a choice) for this session.
+
+    Streamlit drops a widget's state when its page is not shown; what is kept here
+    survives a visit to other pages and goes back into the widget when the page returns.
+    """
+    st.session_state.setdefault(_KEPT, {})[name] = value
+
+
+def kept(name: str, default=None):
+    """What ``keep`` stored under ``name``, or ``default``."""
+    return st.session_state.get(_KEPT, {}).get(name, default)
+
+
 def active_model_path() -> Path:
     """The model this session has picked in the sidebar (the bundled one by default)."""
     return Path(st.session_state.get(MODEL_PATH) or PRETRAINED_MODEL)

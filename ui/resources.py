@@ -12,7 +12,7 @@ import streamlit as st
 from mnist_model.data import load_mnist
 from mnist_model.inference import Predictor
 from mnist_model.inspection import load_or_compute_patterns
-from mnist_model.storage import PRETRAINED_MODEL, list_models, load_model
+from mnist_model.storage import PRETRAINED_MODEL, list_models, load_model, model_digest
 
 from .training_job import TrainingJob
 
@@ -91,3 +91,18 @@ def available_models():
     (saves land by rename, which updates the folder's modification time)."""
     folder = models_dir()
     return _models_in(str(folder), folder.stat().st_mtime if folder.exists() else 0.0)
+
+
+def forget_models() -> None:
+    """Re-list the models now: a rename within the same second may not move the folder's mtime."""
+    _models_in.clear()
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _digest(path: str, mtime: float) -> str:
+    return model_digest(path)
+
+
+def digest(path: str | os.PathLike) -> str:
+    """A model file's SHA-256, computed once per file version."""
+    return _digest(*model_key(path))

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
 from mnist_model.config import IMPROVED_DEFAULTS, OPTIMIZERS, TrainConfig
 from mnist_model.figures import training_curves
-from mnist_model.storage import PRETRAINED_MODEL, ModelFileError
+from mnist_model.storage import (
+    MAX_NAME_CHARS,
+    PRETRAINED_MODEL,
+    ModelFileError,
+    delete_model,
+    import_model,
+    rename_model,
+)
 
 from . import resources
 from .current import MODEL_PATH, active_model_path
+from .text import plain
 from .training_job import JobState
 
 _SEEN = "seen_training_state"
+_ACTIVE_DIGEST = "active_model_digest"  # to follow the active model when someone renames it
+_FLASH = "sidebar_flash"
 
 
 def render_sidebar():
@@ -28,23 +39,132 @@ def render_sidebar():
 
 
 def model_picker():
+    """The model selector, with upload, rename and delete; returns the active model's Predictor."""
     entries = resources.available_models()
     paths = [str(e.path) for e in entries]
-    labels = {str(e.path): e.label for e in entries}
-    if st.session_state.get(MODEL_PATH) not in paths:
-        st.session_state[MODEL_PATH] = str(PRETRAINED_MODEL)
-    st.selectbox("Model", paths, key=MODEL_PATH, format_func=lambda p: labels.get(p, p),
-                 help="The bundled model, and every model trained here (newest first).")
-    entry = next(e for e in entries if str(e.path) == st.session_state[MODEL_PATH])
-    card = entry.card or {}
-    if card:
-        st.caption(f"{card.get('recipe', '?')} recipe · {card.get('params', 0):,} parameters · "
-                   f"test accuracy {card.get('test_accuracy', 0):.2%}")
-    try:
-        return resources.get_predictor(active_model_path())
+    _follow_active_model(entries)
+    try:  # load before the selectbox is drawn, so a bad file can still switch the selection
+        predictor = resources.get_predictor(active_model_path())
     except ModelFileError as err:
-        st.error(f"{err}\n\nUsing the bundled model instead.")
-        return resources.get_predictor(PRETRAINED_MODEL)
+        st.session_state[MODEL_PATH] = str(PRETRAINED_MODEL)
+        _flash("error", f"{plain(err)}\n\nUsing the bundled model instead.")
+        predictor = resources.get_predictor(PRETRAINED_MODEL)
+    labels = {str(e.path): e.label for e in entries}
+    st.selectbox("Model", paths, key=MODEL_PATH, format_func=lambda p: labels.get(p, p),
+                 on_change=_remember_active_model,
+                 help="The bundled model, every model trained here and every model uploaded (newest first).")
+    _show_flash()
+    entry = next((e for e in entries if str(e.path) == st.session_state[MODEL_PATH]), entries[0])
+    _card_caption(entry.card or {})
+    if st.session_state.get(_ACTIVE_DIGEST) is None:
+        _remember_active_model()
+    manage_models(entry)
+    return predictor
+
+
+def _card_caption(card: dict) -> None:
+    if card.get("uploaded"):
+        who = f" by {plain(card['uploaded_by'])}" if card.get("uploaded_by") else ""
+        st.caption(f"Uploaded{who} · {card.get('params', 0):,} parameters · "
+                   f"from {plain(card.get('original_name', '?'))}")
+    elif card:
+        accuracy = card.get("test_accuracy")
+        score = f" · test accuracy {accuracy:.2%}" if isinstance(accuracy, (int, float)) else ""
+        st.caption(f"{plain(card.get('recipe', '?'))} recipe · {card.get('params', 0):,} parameters{score}")
+
+
+def _follow_active_model(entries) -> None:
+    """Keep this session on its model when someone renames it; say so when it was deleted."""
+    chosen = st.session_state.get(MODEL_PATH)
+    if chosen in {str(e.path) for e in entries}:
+        return
+    digest = st.session_state.get(_ACTIVE_DIGEST)
+    moved = next((e for e in entries if digest and resources.digest(e.path) == digest), None)
+    if chosen is not None and moved is not None:
+        st.session_state[MODEL_PATH] = str(moved.path)
+        _flash("info", f"The model you were using was renamed to **{plain(moved.name)}**.")
+        return
+    if chosen is not None:
+        _flash("warning", f"The model you were using, {plain(Path(chosen).stem)}, was deleted or moved. "
+                          f"Back to the bundled model.")
+    st.session_state[MODEL_PATH] = str(PRETRAINED_MODEL)
+    st.session_state[_ACTIVE_DIGEST] = None
+
+
+def _remember_active_model() -> None:
+    path = active_model_path()
+    st.session_state[_ACTIVE_DIGEST] = resources.digest(path) if path.exists() else None
+
+
+def manage_models(entry) -> None:
+    """Upload a model; rename or delete the active one (not the bundled one)."""
+    with st.expander("Upload, rename or delete"):
+        st.file_uploader("Upload a Keras 3 model (.keras)", type=["keras"], key="model_upload",
+                         on_change=_upload_model,
+                         help="A model saved with model.save('name.keras') in Keras 3, taking 28x28x1 "
+                              "images to 10 classes (listing 5.1 of the book, for instance). It is "
+                              "checked with Keras' safe mode, then added for everyone on this server.")
+        if entry.bundled:
+            st.caption("The bundled model cannot be renamed or deleted.")
+            return
+        st.text_input("New name", value=entry.name, key="rename_to", max_chars=MAX_NAME_CHARS)
+        rename, delete = st.columns(2)
+        rename.button("Rename", key="rename_model", width="stretch", on_click=_rename, args=(entry.path,))
+        with delete.popover("Delete", width="stretch"):
+            st.markdown(f"Delete **{plain(entry.name)}** for everyone on this server?")
+            st.button("Yes, delete it", key="delete_model", type="primary", on_click=_delete,
+                      args=(entry.path,))
+
+
+def _upload_model() -> None:
+    upload = st.session_state.get("model_upload")
+    if upload is None:
+        return
+    try:
+        path = import_model(upload.getvalue(), upload.name, resources.models_dir(),
+                            uploaded_by=st.session_state.get("nickname"))
+    except ModelFileError as err:
+        _flash("error", f"That model was not added: {plain(err)} The active model is unchanged.")
+        return
+    resources.forget_models()
+    st.session_state[MODEL_PATH] = str(path)
+    _remember_active_model()
+    _flash("success", f"Added **{plain(path.stem)}**, now the active model.")
+
+
+def _rename(path: Path) -> None:
+    try:
+        new = rename_model(path, st.session_state.get("rename_to", ""))
+    except ModelFileError as err:
+        _flash("error", plain(err))
+        return
+    resources.forget_models()
+    st.session_state[MODEL_PATH] = str(new)
+    st.session_state.pop("rename_to", None)
+    _flash("success", f"Renamed to **{plain(new.stem)}**.")
+
+
+def _delete(path: Path) -> None:
+    try:
+        delete_model(path)
+    except ModelFileError as err:
+        _flash("error", plain(err))
+        return
+    resources.forget_models()
+    st.session_state[MODEL_PATH] = str(PRETRAINED_MODEL)
+    _remember_active_model()
+    _flash("success", f"Deleted {plain(path.stem)}. Back to the bundled model.")
+
+
+def _flash(kind: str, message: str) -> None:
+    """A message for the next time the sidebar is drawn (callbacks run before it)."""
+    st.session_state[_FLASH] = (kind, message)
+
+
+def _show_flash() -> None:
+    kind, message = st.session_state.pop(_FLASH, (None, None))
+    if kind:
+        getattr(st, kind)(message)
 
 
 def training_controls() -> None:

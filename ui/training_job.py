@@ -1,22 +1,19 @@
-"""One background training job per server; sessions poll it, the worker never touches st.*."""
+"""One background training job per server, in its own process; sessions poll its state."""
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
+import json
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import keras
-
 from mnist_model.config import TrainConfig
-from mnist_model.storage import make_card, save_model
-from mnist_model.training import TrainingCancelled, TrainingDiverged, train
 
-log = logging.getLogger(__name__)
-CURVE_POINTS_PER_EPOCH = 20  # how often the live curves get a point
+APP_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -46,42 +43,16 @@ class JobState:
         return min(1.0, (self.epoch + self.step / self.steps) / self.config.epochs)
 
 
-class _Progress(keras.callbacks.Callback):
-    def __init__(self, job: TrainingJob):
-        super().__init__()
-        self.job = job
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-        self.job._update(epoch=epoch, step=0, steps=self.params.get("steps") or 0)
-
-    def on_train_batch_end(self, batch, logs=None):
-        steps = self.params.get("steps") or 1
-        every = max(1, steps // CURVE_POINTS_PER_EPOCH)
-        self.job._update(step=batch + 1)
-        if (batch + 1) % every == 0 and logs:
-            self.job._append(x=self.epoch + (batch + 1) / steps, loss=float(logs["loss"]),
-                             accuracy=float(logs["accuracy"]))
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        self.job._update(epoch=epoch + 1)
-        if "val_loss" in logs:
-            self.job._append(val_x=epoch + 1.0, val_loss=float(logs["val_loss"]),
-                             val_accuracy=float(logs["val_accuracy"]))
-
-
 class TrainingJob:
-    """Starts at most one training at a time and keeps its progress for every session to read."""
+    """Starts at most one training at a time, in its own low-priority process, and keeps its
+    progress for every session to read. The worker thread only reads the process' reports."""
 
     def __init__(self, models_dir: Path, train_limit: int | None = None):
         self.models_dir = Path(models_dir)
         self.train_limit = train_limit  # tests shrink the data through this
         self._lock = threading.Lock()
         self._state = JobState()
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._process: subprocess.Popen | None = None
 
     def state(self) -> JobState:
         """A snapshot: every session polls this each second, so only the curve lists are copied."""
@@ -95,48 +66,73 @@ class TrainingJob:
         with self._lock:
             if self._state.active:
                 return False
-            self._cancel.clear()
             self._state = JobState(status="running", config=config, started=time.time(),
-                                   message="Loading data ...")
-            self._thread = threading.Thread(target=self._run, args=(config,), name="training", daemon=True)
-            self._thread.start()
+                                   message="Starting: loading TensorFlow and MNIST ...")
+            try:
+                self._process = _spawn({"config": config.to_dict(), "models_dir": str(self.models_dir),
+                                        "command": "trained in the app"})
+            except OSError as err:
+                self._state = replace(self._state, status="failed", finished=time.time(),
+                                      message=f"Training could not start: {err}")
+                return True
+            threading.Thread(target=self._follow, args=(self._process,), name="training",
+                             daemon=True).start()
         return True
 
     def stop(self) -> None:
-        """Ask the running job to stop after its current batch."""
+        """Ask the running job to stop after its current batch; nothing is saved."""
         with self._lock:
-            if self._state.active:
-                self._cancel.set()
-                self._state.status = "stopping"
-                self._state.message = "Stopping after this batch ..."
+            if not self._state.active:
+                return
+            self._state.status = "stopping"
+            self._state.message = "Stopping after this batch ..."
+            try:
+                self._process.stdin.write("stop\n")
+                self._process.stdin.flush()
+            except (OSError, ValueError):  # already gone: _follow reports how it ended
+                pass
 
-    def _update(self, **changes) -> None:
+    def _follow(self, process: subprocess.Popen) -> None:
+        """Turn the worker's report lines into state, until it ends."""
+        outcome = None
+        for line in process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") in ("done", "cancelled", "failed"):
+                outcome = event
+            else:
+                self._apply(event)
+        process.wait()
+        if outcome is None:
+            process.errlog.seek(0)
+            last = process.errlog.read()[-4000:].strip().splitlines()
+            outcome = {"event": "failed", "message": f"The training process ended unexpectedly (exit code "
+                                                     f"{process.returncode}"
+                                                     f"{': ' + last[-1] if last else ''}). "
+                                                     f"The previous models are untouched."}
+        extra = {k: outcome[k] for k in ("model_path", "test_accuracy") if k in outcome}
+        self._finish(outcome["event"], outcome.get("message", ""), **extra)
+
+    def _apply(self, event: dict) -> None:
+        kind = event.pop("event", None)
         with self._lock:
-            for name, value in changes.items():
-                setattr(self._state, name, value)
-            if self._state.status == "running":
-                self._state.message = ""
-
-    def _append(self, **points) -> None:
-        with self._lock:
-            for name, value in points.items():
-                self._state.curves.setdefault(name, []).append(value)
-
-    def _run(self, config: TrainConfig) -> None:
-        try:
-            result = train(config, callbacks=[_Progress(self)], cancel=self._cancel)
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            path = self.models_dir / f"{config.recipe}-{stamp}.keras"
-            save_model(result.model, path, make_card(result, command="trained in the app"))
-            self._finish("done", f"Test accuracy {result.test_accuracy:.2%}. Saved as {path.name}.",
-                         model_path=str(path), test_accuracy=result.test_accuracy)
-        except TrainingCancelled as err:
-            self._finish("cancelled", f"{err} The previous models are untouched.")
-        except TrainingDiverged as err:
-            self._finish("failed", str(err))
-        except Exception as err:  # the worker must always leave a readable state behind
-            log.exception("training failed")
-            self._finish("failed", f"Training failed: {err}")
+            state = self._state
+            if kind == "begin":
+                state.epoch, state.step, state.steps = event["epoch"], 0, event["steps"]
+            elif kind == "batch":
+                state.step = event["step"]
+            elif kind == "epoch":
+                state.epoch = event["epoch"]
+            elif kind in ("point", "val"):
+                for name, value in event.items():
+                    state.curves.setdefault(name, []).append(value)
+            elif kind == "saving":
+                state.message = "Saving the model ..."
+                return
+            if state.status == "running":
+                state.message = ""
 
     def _finish(self, status: str, message: str, **extra) -> None:
         with self._lock:
@@ -145,3 +141,15 @@ class TrainingJob:
             self._state.finished = time.time()
             for name, value in extra.items():
                 setattr(self._state, name, value)
+
+
+def _spawn(request: dict) -> subprocess.Popen:
+    """The worker process, fed its request. Its stderr goes to a temporary file (TensorFlow is
+    chatty, and an unread pipe could fill up and block it), read back only if it dies."""
+    errlog = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open for the process' lifetime)
+    process = subprocess.Popen([sys.executable, "-m", "mnist_model.train_worker"], cwd=APP_ROOT,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, text=True, bufsize=1)
+    process.errlog = errlog
+    process.stdin.write(json.dumps(request) + "\n")
+    process.stdin.flush()
+    return process

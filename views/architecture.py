@@ -20,8 +20,9 @@ st.dataframe(
       "Output shape": f"(None, {', '.join(map(str, r['output_shape']))})",
       "Param #": r["params"], "How it is counted": r["formula"]} for r in rows],
     hide_index=True, width="stretch", key="summary_table")
-st.caption("A 3x3 convolution has 3 × 3 × (input channels) weights plus one bias per filter. A max-pool and "
-           "a flatten only move numbers around. A dense layer has one weight per input per unit, plus a bias.")
+st.caption("A convolution has (kernel height × width × input channels) weights plus one bias per filter. A "
+           "max-pool and a flatten only move numbers around. A dense layer has one weight per input per unit, "
+           "plus a bias. A batch normalization keeps four numbers per channel, two of them learned.")
 
 card = read_card(active_model_path())
 if card:

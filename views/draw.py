@@ -5,41 +5,58 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from mnist_model.figures import digit_image, preprocessing_steps, probability_bars
-from mnist_model.preprocess import ImageError, canvas_to_mnist, load_image
+from mnist_model.preprocess import UPLOAD_TYPES, ImageError, canvas_to_mnist, doubts, read_upload
 from ui import resources
-from ui.current import CurrentInput, predictor, set_input
+from ui.current import CurrentInput, keep, kept, predictor, set_input
+from ui.text import plain
 
 CANVAS_SIZE = 320
 CANVAS_KEY = "canvas"
 EMPTY_DRAWING = {"drawing": {"raw": {"objects": []}, "data": None}, "backgroundFit": None}
+DEFAULT_PEN = 18
+SOURCES = ["Draw", "Test digit", "Upload"]
 UNSURE_BELOW = 0.6  # top probability under which the page says it is not sure
 
 st.title("Draw a digit")
-source = st.segmented_control("Input", ["Draw", "Test digit", "Upload"], default="Draw",
-                              required=True, key="input_source", label_visibility="collapsed")
+source = st.segmented_control("Input", SOURCES, default=kept("input_source", "Draw"), required=True,
+                              key="input_source", label_visibility="collapsed")
+keep("input_source", source)
 left, right = st.columns([1, 1], gap="large")
 
 
 def clear_canvas() -> None:
     """Empty the canvas in place: a new ``initial_drawing`` makes the browser reload an empty one,
     and the stored drawing is emptied now so this very rerun shows no stale prediction."""
-    st.session_state.canvas_clears = st.session_state.get("canvas_clears", 0) + 1
+    clears = st.session_state.get("canvas_clears", 0) + 1
+    st.session_state.canvas_clears = clears
     st.session_state[CANVAS_KEY] = EMPTY_DRAWING
+    keep("canvas_initial", {"objects": [], "clears": clears})
+    keep("drawing", None)
+    keep("drawing_url", None)
+    keep("drawing_objects", [])
     set_input(None)
 
 
 def drawing_input() -> CurrentInput | None:
-    clears = st.session_state.get("canvas_clears", 0)
+    """The canvas, given back the kept drawing whenever the page is shown again."""
+    if CANVAS_KEY not in st.session_state:  # first visit, or back from another page or source
+        keep("canvas_initial", {"objects": kept("drawing_objects", []),
+                                "clears": st.session_state.get("canvas_clears", 0)})
+    pen_width = st.session_state.get("pen_width", kept("pen_width", DEFAULT_PEN))
     with st.container(key="canvas_box"):
-        result = st_canvas(stroke_width=st.session_state.get("pen_width", 18), stroke_color="#FFFFFF",
-                           background_color="#000000", width=CANVAS_SIZE, height=CANVAS_SIZE,
-                           drawing_mode="freedraw", return_image_data=True, key=CANVAS_KEY,
-                           initial_drawing={"objects": [], "clears": clears})
+        result = st_canvas(stroke_width=pen_width, stroke_color="#FFFFFF", background_color="#000000",
+                           width=CANVAS_SIZE, height=CANVAS_SIZE, drawing_mode="freedraw",
+                           return_image_data=True, key=CANVAS_KEY, initial_drawing=kept("canvas_initial"))
     pen, clear = st.columns([3, 1], vertical_alignment="bottom")
-    pen.slider("Pen width", 6, 40, 18, key="pen_width")
+    keep("pen_width", pen.slider("Pen width", 6, 40, pen_width, key="pen_width"))
     clear.button("Clear", key="clear_canvas", on_click=clear_canvas, width="stretch")
-    image = result.image_data  # decoded from PNG on every access: once is enough
-    return None if image is None else CurrentInput("drawing", canvas_to_mnist(image))
+    url = st.session_state[CANVAS_KEY].get("drawing", {}).get("data")
+    if url is not None and url != kept("drawing_url"):  # a new stroke: the only time to preprocess
+        image = result.image_data
+        keep("drawing", CurrentInput("drawing", canvas_to_mnist(image)))
+        keep("drawing_url", url)
+        keep("drawing_objects", (result.json_data or {}).get("objects", []))
+    return kept("drawing")
 
 
 def test_digit_input() -> CurrentInput:
@@ -53,18 +70,43 @@ def test_digit_input() -> CurrentInput:
     return CurrentInput("test digit", canvas_to_mnist(images[index]), label, f"test image #{index}")
 
 
+def forget_removed_upload() -> None:
+    if st.session_state.get("upload") is None:  # the student removed the file
+        keep("upload", None)
+
+
 def upload_input() -> CurrentInput | None:
-    upload = st.file_uploader("A photo or scan of one handwritten digit", type=["png", "jpg", "jpeg"],
-                              key="upload")
-    if upload is None:
+    """An uploaded image, read once per file and kept until another replaces it or it is removed."""
+    upload = st.file_uploader("A photo or scan of one handwritten digit", type=list(UPLOAD_TYPES),
+                              key="upload", on_change=forget_removed_upload)
+    saved = kept("upload")
+    if upload is not None and (saved is None or saved["file_id"] != upload.file_id):
+        saved = read_uploaded(upload)
+        keep("upload", saved)
+    if saved is None:
         return None
+    if "error" in saved:
+        st.error(saved["error"])
+        return None
+    for note in saved["notes"]:
+        st.caption(note)
+    st.image(saved["preview"], caption=plain(saved["name"]), width=CANVAS_SIZE)
+    return saved["input"]
+
+
+def read_uploaded(upload) -> dict:
+    """Read and preprocess an uploaded file once; what the page needs to show it again."""
+    name = upload.name
     try:
-        image = load_image(upload.getvalue())
+        read = read_upload(upload.getvalue(), name)
     except ImageError as err:
-        st.error(f"Could not read {upload.name}: {err} Try a PNG or JPEG of a single digit.")
-        return None
-    st.image(image, caption=upload.name, width=CANVAS_SIZE)
-    return CurrentInput("upload", canvas_to_mnist(image), caption=upload.name)
+        return {"file_id": upload.file_id, "name": name,
+                "error": f"Could not read {plain(name)}: {err} Try a photo or scan of a single digit "
+                         f"({', '.join(UPLOAD_TYPES)})."}
+    preview = read.image.copy()
+    preview.thumbnail((CANVAS_SIZE, CANVAS_SIZE))
+    return {"file_id": upload.file_id, "name": name, "notes": read.notes, "preview": preview,
+            "input": CurrentInput("upload", canvas_to_mnist(read.image), caption=plain(name))}
 
 
 def show_prediction(current: CurrentInput | None) -> None:
@@ -83,6 +125,9 @@ def show_prediction(current: CurrentInput | None) -> None:
             st.warning(f"Not sure: {digit} or {int(order[1])}? ({confidence:.0%} vs {probs[order[1]]:.0%})")
         else:
             st.markdown(f"**{confidence:.1%}** confident")
+        if current.source != "test digit":
+            for doubt in doubts(current.prep):
+                st.warning(doubt, icon=":material/help:")
         if current.label is not None:
             verdict = "right" if current.label == digit else "wrong"
             st.markdown(f"True label: **{current.label}** · the network is {verdict}.")

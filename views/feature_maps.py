@@ -4,53 +4,80 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.figures import digit_image, map_grid, probability_bars, vector_strip
+from mnist_model.inspection import feature_maps, training_only_layers
 from mnist_model.network import format_shape
 from mnist_model.preprocess import canvas_to_mnist
 from ui import resources
 from ui.current import CurrentInput, get_input, predictor
 
-st.title("Feature maps")
-current = get_input()
-if current is None or current.prep.empty:
+NO_MAPS = ("No layer of this model outputs an image, so there are no feature maps to show: it has no "
+           "convolution layers and is a densely connected network that looks at all 784 pixels at once. "
+           "Below, each layer's output is a row of numbers, one per unit.")
+
+
+def input_or_test_digit() -> CurrentInput:
+    current = get_input()
+    if current is not None and not current.prep.empty:
+        return current
     images, labels = resources.test_images()
-    current = CurrentInput("test digit", canvas_to_mnist(images[0]), int(labels[0]), "test image #0")
     st.info("Nothing drawn yet, so here is MNIST test image #0. Draw a digit on the **Draw & predict** "
             "page and come back to see how the network reads yours.")
+    return CurrentInput("test digit", canvas_to_mnist(images[0]), int(labels[0]), "test image #0")
 
+
+def zoom_panel(current: CurrentInput, maps: dict[str, np.ndarray], acts: dict[str, np.ndarray]) -> bool:
+    """One channel of one layer, large; returns whether grids share one colour scale."""
+    with st.container(border=True):
+        image_col, zoom_col, controls = st.columns([1, 1, 1])
+        with controls:
+            layer = st.selectbox("Look closer at layer", list(maps), key="zoom_layer",
+                                 format_func=lambda n: f"{n} ({format_shape(acts[n].shape)})")
+            channel = channel_picker(layer, len(maps[layer]))
+            shared = st.toggle("One colour scale per layer", value=True, key="shared_scale",
+                               help="On: compare channels' strength. Off: each channel stretched to show its pattern.")
+            best = np.argsort(maps[layer].max(axis=(1, 2)))[::-1][:5]
+            st.caption(f"Strongest channels of {layer}: {', '.join(map(str, best))}")
+        image_col.plotly_chart(digit_image(current.prep.image, "Input (28x28)", height=300), key="fm_input")
+        zoom_col.plotly_chart(digit_image(maps[layer][channel], f"{layer}, channel {channel}", height=300,
+                                          colorscale="Viridis", zmin=None, zmax=None), key="fm_zoom")
+    return shared
+
+
+def channel_picker(layer: str, channels: int) -> int:
+    if channels == 1:  # a slider needs two ends
+        st.caption(f"{layer} has a single channel.")
+        return 0
+    return st.slider("Channel", 0, channels - 1, 0, key=f"zoom_channel_{layer}")
+
+
+def show_layer(name: str, out: np.ndarray, maps: np.ndarray | None, shared: bool, training_only: bool) -> None:
+    st.subheader(f"{name} · {format_shape(out.shape)}")
+    if training_only:
+        st.caption("The same as its input: this layer only acts while the network trains.")
+    elif maps is not None:
+        st.plotly_chart(map_grid(maps, shared_scale=shared, cols=8 if len(maps) <= 32 else 16),
+                        key=f"fm_{name}", config={"displayModeBar": False})
+    else:
+        st.plotly_chart(vector_strip(out), key=f"fm_{name}", config={"displayModeBar": False})
+
+
+st.title("Feature maps")
+current = input_or_test_digit()
 pred = predictor()
 acts = pred.activations(current.prep.image)
-probs = acts[pred.layer_names[-1]]
-spatial = [name for name in pred.layer_names if acts[name].ndim == 3]
+*inner, last = pred.layer_names
+probs = pred.to_probabilities(acts[last])
+training_only = training_only_layers(pred.model)
+maps = {name: m for name in inner if (m := feature_maps(acts[name])) is not None}
 
+how_to_read = " Each small square is one channel: where it is bright, the filter found its pattern." if maps else ""
 st.caption(f"Input: {current.source} {current.caption} · predicted **{int(probs.argmax())}** "
-           f"({probs.max():.0%}). Each small square is one channel: where it is bright, "
-           "the filter found its pattern.")
-
-with st.container(border=True):
-    image_col, zoom_col, controls = st.columns([1, 1, 1])
-    with controls:
-        layer = st.selectbox("Look closer at layer", spatial, key="zoom_layer",
-                             format_func=lambda n: f"{n} ({format_shape(acts[n].shape)})")
-        channel = st.slider("Channel", 0, acts[layer].shape[-1] - 1, 0, key=f"zoom_channel_{layer}")
-        shared = st.toggle("One colour scale per layer", value=True, key="shared_scale",
-                           help="On: compare channels' strength. Off: each channel stretched to show its pattern.")
-        best = np.argsort(acts[layer].max(axis=(0, 1)))[::-1][:5]
-        st.caption(f"Strongest channels of {layer}: {', '.join(map(str, best))}")
-    image_col.plotly_chart(digit_image(current.prep.image, "Input (28x28)", height=300), key="fm_input")
-    zoom_col.plotly_chart(digit_image(acts[layer][..., channel], f"{layer}, channel {channel}", height=300,
-                                      colorscale="Viridis", zmin=None, zmax=None), key="fm_zoom")
-
-for name in pred.layer_names:
-    out = acts[name]
-    heading = f"{name} · {format_shape(out.shape)}"
-    if out.ndim == 3:
-        st.subheader(heading)
-        st.plotly_chart(map_grid(out.transpose(2, 0, 1), shared_scale=shared,
-                                 cols=8 if out.shape[-1] <= 32 else 16),
-                        key=f"fm_{name}", config={"displayModeBar": False})
-    elif name == pred.layer_names[-1]:
-        st.subheader(f"{name} · softmax over 10 digits")
-        st.plotly_chart(probability_bars(out, title=""), key=f"fm_{name}", config={"displayModeBar": False})
-    else:
-        st.subheader(heading)
-        st.plotly_chart(vector_strip(out), key=f"fm_{name}", config={"displayModeBar": False})
+           f"({probs.max():.0%}).{how_to_read}")
+if not maps:
+    st.info(NO_MAPS)
+shared = zoom_panel(current, maps, acts) if maps else True
+for name in inner:
+    show_layer(name, acts[name], maps.get(name), shared, name in training_only)
+st.subheader(f"{last} · softmax over 10 digits" if pred.softmax_in_model
+             else f"{last} · 10 logits, turned into probabilities by a softmax")
+st.plotly_chart(probability_bars(probs, title=""), key=f"fm_{last}", config={"displayModeBar": False})

@@ -1,4 +1,4 @@
-"""Filters: the learned 3x3 kernels, and the input each filter responds to most."""
+"""Filters: the learned kernels, and the input each filter responds to most."""
 
 import streamlit as st
 
@@ -7,35 +7,62 @@ from mnist_model.inspection import conv_kernels, conv_layer_names
 from ui import resources
 from ui.current import active_model_path, predictor
 
+NO_FILTERS = ("This model has no convolution layers, so it has no filters to show: it is a densely connected "
+              "network, whose units look at all of their inputs at once (the whole 784-pixel image, after a "
+              "flatten) rather than sliding a small filter over it. The **Feature maps** page shows what each "
+              "of its layers makes of your digit, and **Architecture** lists them.")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def show_patterns(layers: list[str]) -> None:
+    st.subheader("What each filter responds to")
+    st.caption("For every filter, the 28x28 input that excites it most, found by gradient ascent from grey "
+               "noise (Deep Learning with Python, 5.4.2). The first convolution finds edges and strokes; "
+               "deeper ones combine them into curves and parts of digits.")
+    bar = st.empty()
+    patterns = resources.filter_patterns(
+        active_model_path(), progress=lambda done, layer: bar.progress(done, text=f"Computing {layer} patterns ..."))
+    bar.empty()
+    tabs = st.tabs([f"{name} ({plural(len(patterns[name]), 'filter')})" for name in layers])
+    for tab, name in zip(tabs, layers):
+        with tab:
+            st.plotly_chart(map_grid(patterns[name], colorscale="Greys_r", label="filter", cols=16,
+                                     shared_scale=True), key=f"patterns_{name}", config={"displayModeBar": False})
+
+
+def show_kernels(model, layers: list[str]) -> None:
+    st.subheader("The learned kernels")
+    layer = st.segmented_control("Layer", layers, default=layers[0], required=True, key="kernel_layer")
+    kernels = conv_kernels(model, layer)  # (out, in, kh, kw)
+    size = "x".join(map(str, kernels.shape[2:]))
+    if kernels.shape[1] == 1:
+        over = "the input image" if layer == layers[0] else "its single input channel"
+        st.caption(f"{layer}'s {plural(len(kernels), 'kernel')}, each {size} over {over}. Red weights "
+                   "add brightness under them, blue subtract it.")
+        maps, label = kernels[:, 0], "filter"
+    else:
+        out = filter_picker(layer, len(kernels))
+        st.caption(f"Filter {out} of {layer} has one {size} kernel per input channel ({kernels.shape[1]}); "
+                   "it adds up what each of them finds in its channel.")
+        maps, label = kernels[out], "input channel"
+    st.plotly_chart(map_grid(maps, colorscale=DIVERGING, label=label, zmid=0.0, cols=16),
+                    key="kernels", config={"displayModeBar": False})
+
+
+def filter_picker(layer: str, filters: int) -> int:
+    if filters == 1:  # a slider needs two ends
+        return 0
+    return st.slider("Output filter", 0, filters - 1, 0, key=f"kernel_filter_{layer}")
+
+
 st.title("Filters")
 model = predictor().model
-layers = conv_layer_names(model)
-
-st.subheader("What each filter responds to")
-st.caption("For every filter, the 28x28 input that excites it most, found by gradient ascent from "
-           "grey noise (Deep Learning with Python, 5.4.2). conv_1 finds edges and strokes; deeper "
-           "layers combine them into curves and parts of digits.")
-bar = st.empty()
-patterns = resources.filter_patterns(
-    active_model_path(), progress=lambda done, layer: bar.progress(done, text=f"Computing {layer} patterns ..."))
-bar.empty()
-tabs = st.tabs([f"{name} ({len(patterns[name])} filters)" for name in layers])
-for tab, name in zip(tabs, layers):
-    with tab:
-        st.plotly_chart(map_grid(patterns[name], colorscale="Greys_r", label="filter", cols=16,
-                                 shared_scale=True), key=f"patterns_{name}", config={"displayModeBar": False})
-
-st.subheader("The learned kernels")
-layer = st.segmented_control("Layer", layers, default=layers[0], required=True, key="kernel_layer")
-kernels = conv_kernels(model, layer)  # (out, in, 3, 3)
-if kernels.shape[1] == 1:
-    st.caption(f"{layer}'s {len(kernels)} kernels, each 3x3 over the input image. Red weights add "
-               "brightness under them, blue subtract it.")
-    maps, label = kernels[:, 0], "filter"
+conv_layers = conv_layer_names(model)
+if conv_layers:
+    show_patterns(conv_layers)
+    show_kernels(model, conv_layers)
 else:
-    out = st.slider("Output filter", 0, len(kernels) - 1, 0, key=f"kernel_filter_{layer}")
-    st.caption(f"Filter {out} of {layer} has one 3x3 kernel per input channel ({kernels.shape[1]}); "
-               "it adds up what each of them finds in its channel.")
-    maps, label = kernels[out], "input channel"
-st.plotly_chart(map_grid(maps, colorscale=DIVERGING, label=label, zmid=0.0, cols=16),
-                key="kernels", config={"displayModeBar": False})
+    st.info(NO_FILTERS)
