@@ -46,6 +46,8 @@ ROWS = (
         lambda v: v == 0),
     Row("server_cpu_s_per_drawing", "Server CPU per drawing (draw + Clear), idle", "{:.3f} s"),
     Row("server_cpu_s_per_drawing_training", "… while a model trains (its own process not counted)", "{:.3f} s"),
+    Row("server_rss_mb_after", "Server memory after both rounds (RSS)", "{:.0f} MB", "< 1.5 GB",
+        lambda v: v < 1536),
     Row("drawn_accuracy", "Pen-drawn digits (UNIPEN) replayed in the browser", "{:.1%}", "≥ 97%",
         lambda v: v >= 0.97),
     Row("drawn_accuracy_offline", "Same digits rendered offline", "{:.1%}", "≥ 97%", lambda v: v >= 0.97),

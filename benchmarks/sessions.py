@@ -82,6 +82,7 @@ async def _concurrent(sizes: Sizes) -> dict:
                 busy = await _draw_at_once(clients, pool[per_round:2 * per_round], sizes.session_digits)
                 busy_cpu = cpu_seconds(server.pid) - cpu
                 still_training = await training_running(tab)
+                rss_mb = rss_bytes(server.pid) / 2**20
                 for client in clients:
                     await client.close()
             await browser.close()
@@ -97,7 +98,7 @@ async def _concurrent(sizes: Sizes) -> dict:
             "concurrent_wrong_answers": sum(a.digit != a.expected for a in idle + busy if a.digit is not None),
             "server_cpu_s_per_drawing": idle_cpu / max(1, len(idle)),
             "server_cpu_s_per_drawing_training": busy_cpu / max(1, len(busy)),
-            "training_ran_throughout": still_training}
+            "server_rss_mb_after": rss_mb, "training_ran_throughout": still_training}
 
 
 def offline_digits(digits) -> list[int]:
@@ -109,7 +110,13 @@ def offline_digits(digits) -> list[int]:
     from .common import bundled_predictor
 
     images = np.stack([canvas_to_mnist(render(d)).image for d in digits])
-    return [int(p.argmax()) for p in bundled_predictor().forward(images)]
+    return [int(p.argmax()) for p in bundled_predictor().forward(images)[-1]]
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of one process."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
 
 
 def cpu_seconds(pid: int) -> float:

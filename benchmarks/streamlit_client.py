@@ -39,6 +39,7 @@ class Session:
     def __init__(self, ws):
         self.ws = ws
         self.widget_ids: dict[str, str] = {}  # user key -> Streamlit widget id, learnt from the page
+        self.fragments: dict[str, str] = {}  # user key -> the fragment the widget lives in, if any
         self.canvas = EMPTY_CANVAS
         self.poll: tuple[str, float] | None = None  # (fragment id, seconds) the page asks to be rerun at
         self.texts: list[tuple[float, str]] = []  # (arrival time, text) of markdown and alerts
@@ -60,14 +61,14 @@ class Session:
         and the digit the page says."""
         self.canvas = {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}, "backgroundFit": None}
         start = time.perf_counter()
-        await self._send()
+        await self._send(fragment_id=self.fragments.get("canvas", ""))
         arrived, text = await self._wait_text("# Prediction:", start, timeout_s)
         return CANVAS_DEBOUNCE_MS + (arrived - start) * 1000, int(text.removeprefix("# Prediction:"))
 
     async def clear(self, timeout_s: float) -> None:
         """Press Clear and wait for the empty-canvas hint."""
         start = time.perf_counter()
-        await self._send(trigger="clear_canvas")
+        await self._send(trigger="clear_canvas", fragment_id=self.fragments.get("clear_canvas", ""))
         self.canvas = EMPTY_CANVAS
         await self._wait_text(HINT, start, timeout_s)
 
@@ -76,10 +77,12 @@ class Session:
             task.cancel()
         await self.ws.close()
 
-    async def _send(self, trigger: str | None = None, fragment_id: str = "") -> None:
+    async def _send(self, trigger: str | None = None, fragment_id: str = "", auto: bool = False) -> None:
+        """A rerun request as the browser sends it: all widget states, and the fragment to rerun
+        when the widget that changed lives in one (then only that fragment runs on the server)."""
         msg = BackMsg()
         msg.rerun_script.fragment_id = fragment_id
-        msg.rerun_script.is_auto_rerun = bool(fragment_id)
+        msg.rerun_script.is_auto_rerun = auto
         states = msg.rerun_script.widget_states.widgets
         if "canvas" in self.widget_ids:
             states.append(WidgetState(id=self.widget_ids["canvas"], json_value=json.dumps(self.canvas)))
@@ -109,14 +112,16 @@ class Session:
         if kind == "auto_rerun":
             self.poll = (msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-            self._element(msg.delta.new_element)
+            self._element(msg.delta.new_element, msg.delta.fragment_id)
 
-    def _element(self, element) -> None:
+    def _element(self, element, fragment_id: str) -> None:
         kind = element.WhichOneof("type")
         inner = getattr(element, kind)
         widget_id = getattr(inner, "id", "")
         if widget_id.startswith("$$ID-"):
-            self.widget_ids[widget_id.rsplit("-", 1)[1]] = widget_id
+            user_key = widget_id.rsplit("-", 1)[1]
+            self.widget_ids[user_key] = widget_id
+            self.fragments[user_key] = fragment_id
         if kind in ("markdown", "alert"):
             self.texts.append((time.perf_counter(), inner.body))
             self._arrived.set()
@@ -127,4 +132,4 @@ class Session:
             while True:
                 await asyncio.sleep(self.poll[1] if self.poll else 1.0)
                 if self.poll:
-                    await self._send(fragment_id=self.poll[0])
+                    await self._send(fragment_id=self.poll[0], auto=True)

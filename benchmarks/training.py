@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
+import json
 import time
 
 import keras
@@ -11,8 +11,8 @@ import numpy as np
 from mnist_model.config import TrainConfig
 from mnist_model.data import load_prepared
 from mnist_model.network import build_convnet
+from mnist_model.train_worker import progress_callback
 from mnist_model.training import train
-from ui.training_job import TrainingJob, _Progress
 
 from .common import Sizes
 
@@ -37,9 +37,8 @@ def run(sizes: Sizes) -> dict:
 def app_seconds(data) -> float:
     """``train()`` with the app's progress callback, seed recipe, one epoch, no hold-out: fit seconds."""
     config = TrainConfig.for_recipe("seed", epochs=1)
-    with tempfile.TemporaryDirectory() as models:
-        progress = _Progress(TrainingJob(models))
-        return train(config, data, callbacks=[progress]).seconds
+    progress = progress_callback(lambda event: json.dumps(event))  # the worker's reports, minus the pipe
+    return train(config, data, callbacks=[progress]).seconds
 
 
 def plain_seconds(x: np.ndarray, y: np.ndarray) -> float:

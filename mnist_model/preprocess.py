@@ -149,7 +149,7 @@ def _open(data: bytes) -> Image.Image:
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence PIL's warnings about a file's header: the file is then read or refused with a message."""
+    """Silence PIL's warnings about a file: it is then read, or refused with a message of our own."""
     with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield

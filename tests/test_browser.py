@@ -77,16 +77,32 @@ def test_drawn_digits_are_predicted_and_clear_empties_the_canvas(browser, app_ur
     page.close()
 
 
-def test_feature_maps_render_for_a_drawing(browser, app_url, clear_digits):
+INKED_PIXELS = """c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++;
+    return n;
+}"""
+
+
+def test_feature_maps_render_for_a_drawing_and_the_drawing_is_still_there_after(browser, app_url, clear_digits):
     page = open_app(browser, app_url)
     draw(page, clear_digits[2])
     assert wait_for_prediction(page) == "2"
+    drawn = page.locator("canvas.dc-canvas.lower-canvas").first.evaluate(INKED_PIXELS)
     page.get_by_role("link", name="Feature maps").click()
     page.get_by_text("conv_1 · 26x26x32").wait_for(timeout=30_000)
     page.wait_for_function("() => document.querySelectorAll('.stPlotlyChart .main-svg').length >= 10",
                            timeout=30_000)
     assert "predicted 2" in page.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']").first.inner_text()
     assert page.locator("[data-testid='stException']").count() == 0
+    page.get_by_role("link", name="Draw & predict").click()
+    assert wait_for_prediction(page) == "2"  # the prediction is back ...
+    canvas = page.locator("canvas.dc-canvas.lower-canvas").first
+    deadline = time.monotonic() + 10
+    while canvas.evaluate(INKED_PIXELS) < 0.95 * drawn and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert abs(canvas.evaluate(INKED_PIXELS) - drawn) < 0.05 * drawn  # ... and so are the strokes
     page.close()
 
 

@@ -60,3 +60,10 @@ PREDICTOR = "predictor"
 def predictor():
     """The active model's Predictor, set by app.py's sidebar on every run."""
     return st.session_state[PREDICTOR]
+
+
+def kept_toggle(label: str, key: str, default: bool = False) -> bool:
+    """A toggle whose setting survives visits to other pages."""
+    value = st.toggle(label, value=kept(key, default), key=key)
+    keep(key, value)
+    return value

@@ -4,16 +4,17 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from mnist_model.figures import digit_image, preprocessing_steps, probability_bars
+from mnist_model.figures import pixels, preprocessing_steps, probability_bars
 from mnist_model.preprocess import UPLOAD_TYPES, ImageError, canvas_to_mnist, doubts, read_upload
 from ui import resources
-from ui.current import CurrentInput, keep, kept, predictor, set_input
+from ui.current import CurrentInput, keep, kept, kept_toggle, predictor, set_input
 from ui.text import plain
 
 CANVAS_SIZE = 320
 CANVAS_KEY = "canvas"
 EMPTY_DRAWING = {"drawing": {"raw": {"objects": []}, "data": None}, "backgroundFit": None}
 DEFAULT_PEN = 18
+NETWORK_VIEW = 280  # px: the 28x28 input at 10x
 SOURCES = ["Draw", "Test digit", "Upload"]
 UNSURE_BELOW = 0.6  # top probability under which the page says it is not sure
 
@@ -21,7 +22,6 @@ st.title("Draw a digit")
 source = st.segmented_control("Input", SOURCES, default=kept("input_source", "Draw"), required=True,
                               key="input_source", label_visibility="collapsed")
 keep("input_source", source)
-left, right = st.columns([1, 1], gap="large")
 
 
 def clear_canvas() -> None:
@@ -53,7 +53,7 @@ def drawing_input() -> CurrentInput | None:
     url = st.session_state[CANVAS_KEY].get("drawing", {}).get("data")
     if url is not None and url != kept("drawing_url"):  # a new stroke: the only time to preprocess
         image = result.image_data
-        keep("drawing", CurrentInput("drawing", canvas_to_mnist(image)))
+        keep("drawing", CurrentInput("drawing", canvas_to_mnist(image, light_ink=True)))
         keep("drawing_url", url)
         keep("drawing_objects", (result.json_data or {}).get("objects", []))
     return kept("drawing")
@@ -65,8 +65,7 @@ def test_digit_input() -> CurrentInput:
         st.session_state.test_index = int(np.random.default_rng().integers(len(images)))
     index = st.session_state.test_index
     label = int(labels[index])
-    st.plotly_chart(digit_image(images[index] / 255.0, f"MNIST test image #{index}: a {label}"),
-                    key="test_digit_image")
+    st.image(pixels(images[index] / 255.0), caption=f"MNIST test image #{index}: a {label}", width=CANVAS_SIZE)
     return CurrentInput("test digit", canvas_to_mnist(images[index]), label, f"test image #{index}")
 
 
@@ -139,21 +138,28 @@ def what_the_network_sees(current: CurrentInput | None) -> None:
         return
     with st.expander("What the network sees", expanded=True):
         image, why = st.columns(2)
-        image.plotly_chart(digit_image(current.prep.image, "The 28x28 input", height=320),
-                           key="network_input")
-        heat = predictor().saliency(current.prep.image)
-        why.plotly_chart(digit_image(heat, "Pixels that sway the prediction most", height=320,
-                                     colorscale="Hot"), key="saliency")
-        if st.toggle("Show the preprocessing steps", key="show_steps"):
+        image.image(pixels(current.prep.image), caption="The 28x28 input", width=NETWORK_VIEW)
+        with why:
+            if kept_toggle("Show the pixels that sway the answer", "show_saliency"):
+                why.image(pixels(predictor().saliency(current.prep.image), colormap="hot"),
+                          caption="Bright: changing these pixels would change the answer most", width=NETWORK_VIEW)
+        if kept_toggle("Show the preprocessing steps", "show_steps"):
             st.caption("As MNIST was made: crop to the ink, fit into a 20x20 box keeping the aspect "
                        "ratio, then centre the centre of mass in a 28x28 image.")
             st.plotly_chart(preprocessing_steps(current.prep), key="steps")
 
 
-with left:
-    make = {"Draw": drawing_input, "Test digit": test_digit_input, "Upload": upload_input}[source]
-    current = make()
-    set_input(current)
-with right:
-    show_prediction(current)
-what_the_network_sees(current)
+@st.fragment
+def input_and_answer() -> None:
+    """Everything a stroke changes: a stroke reruns only this, not the sidebar or the page around it."""
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        make = {"Draw": drawing_input, "Test digit": test_digit_input, "Upload": upload_input}[source]
+        current = make()
+        set_input(current)
+    with right:
+        show_prediction(current)
+    what_the_network_sees(current)
+
+
+input_and_answer()
