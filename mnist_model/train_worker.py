@@ -87,6 +87,7 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
         cancel: when set, training stops after the current batch and nothing is saved.
     """
     from .config import TrainConfig
+    from .familiarity import load_or_fit_familiarity
     from .storage import make_card, remove_stale_temp, save_model
     from .training import TrainingCancelled, TrainingDiverged, train
 
@@ -101,6 +102,8 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
         emit({"event": "saving"})
         path = new_model_path(models_dir, config.recipe)
         save_model(result.model, path, make_card(result, command=request.get("command")))
+        emit({"event": "saving", "what": "familiarity"})
+        load_or_fit_familiarity(result.model, path)  # here, off the server, not on a student's first drawing
     except TrainingCancelled as err:
         return {"event": "cancelled", "message": f"{err} The previous models are untouched."}
     except TrainingDiverged as err:

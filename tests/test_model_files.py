@@ -5,15 +5,19 @@ import json
 import os
 import pathlib
 import struct
+import time
+import tracemalloc
 import zipfile
 import zlib
 
 import keras
 import numpy as np
 import pytest
+from model_zoo import BUILDERS
 from PIL import Image, ImageDraw
 
-from mnist_model import cli, storage
+from mnist_model import cli, layer_sizes, model_files
+from mnist_model.layer_sizes import check_layer_sizes
 from mnist_model.storage import (
     PRETRAINED_MODEL,
     ModelFileError,
@@ -50,13 +54,31 @@ def _member(name):
     return lambda good, dst: _rewrite(good, dst, {name: "x"})
 
 
-def _last_layer(edit):
-    """The good archive with its last layer's entry in config.json changed by ``edit``."""
+def _config_of(path):
+    return json.loads(zipfile.ZipFile(path).read("config.json"))
+
+
+def _edited_config(edit):
+    """The good archive with its config.json changed in place by ``edit``."""
     def build(good, dst):
-        config = json.loads(zipfile.ZipFile(good).read("config.json"))
-        edit(config["config"]["layers"][-1])
+        config = _config_of(good)
+        edit(config)
         return _rewrite(good, dst, {"config.json": json.dumps(config)})
     return build
+
+
+def _last_layer(edit):
+    """The good archive with its last layer's entry in config.json changed by ``edit``."""
+    return _edited_config(lambda config: edit(config["config"]["layers"][-1]))
+
+
+def _layer_named(config, name):
+    return next(layer for layer in config["config"]["layers"] if layer["config"]["name"] == name)
+
+
+def _declaring(name, **settings):
+    """The good archive with the layer ``name`` declaring ``settings`` in config.json."""
+    return _edited_config(lambda config: _layer_named(config, name)["config"].update(settings))
 
 
 def _raw_zip(path, members):
@@ -142,6 +164,26 @@ def _with_weight(value, layer):
 
 
 HDF5 = b"\x89HDF\r\n\x1a\n" + bytes(100)
+REFUSED_BEFORE_LOADING = "far larger than an MNIST model needs; refused before loading so it cannot exhaust"
+UPSAMPLING = {"module": "keras.layers", "class_name": "UpSampling2D", "config": {"name": "up", "size": [1000, 1000]}}
+HUGE = {  # name -> (a config.json declaring layers that would exhaust memory at load, what the refusal must say)
+    "Dense of 10^9 units": (_declaring("dense", units=10**9), r"its layer 'dense' declares a Dense layer of "
+                            r"1,000,000,000 units \(up to [\d,]+ weights in all; the limit is 25,000,000\): "
+                            + REFUSED_BEFORE_LOADING),
+    "Conv2D of 10^6 filters": (_declaring("conv_2", filters=10**6), "its layer 'conv_2' declares a Conv2D layer of "
+                               "1,000,000 filters with a 3x3 kernel .*" + REFUSED_BEFORE_LOADING),
+    "10,000x10,000 kernel": (_declaring("conv_2", kernel_size=[10_000, 10_000]),
+                             "a Conv2D layer of 8 filters with a 10,000x10,000 kernel .*" + REFUSED_BEFORE_LOADING),
+    "UpSampling by 1,000": (_edited_config(lambda config: config["config"]["layers"].insert(2, UPSAMPLING)),
+                            r"its layer 'up' declares an UpSampling2D layer \(outputs of up to [\d,]+ values per "
+                            r"image; the limit is 16,777,216\)"),
+    "input of 10^5x10^5 pixels": (_edited_config(lambda config: config["config"]["layers"][0]["config"].update(
+        batch_shape=[None, 10**5, 10**5, 1])), "declares an InputLayer .*" + REFUSED_BEFORE_LOADING),
+    "recorded input shape of 10^9": (_edited_config(lambda config: _layer_named(config, "predictions").update(
+        build_config={"input_shape": [None, 10**9]})), "its layer 'predictions' declares a Dense layer of 10 units"),
+    "units as text": (_declaring("dense", units="1000000000"),
+                      r"its layer 'dense' \(Dense\) gives units as '1000000000', which is not a whole number"),
+}
 LAMBDA = {"class_name": "__lambda__", "config": {"value": ["4wAAAAAAAAAAAAAAAAEAAAADAAAA8wQAAAB8AFMAKQFO"]}}
 HOSTILE = {  # name -> (how to make it from a good archive, what the refusal must say)
     "Lambda layer": (_model(keras.Input((28, 28, 1)), keras.layers.Lambda(lambda t: t * 2), keras.layers.Flatten(),
@@ -186,6 +228,7 @@ HOSTILE = {  # name -> (how to make it from a good archive, what the refusal mus
     "NaN weights": (_with_weight(np.nan, "dense"),
                     r"has non-finite weights \(NaN or Infinity\) in layer dense: it cannot predict. Retrain it."),
     "Inf weights": (_with_weight(-np.inf, "predictions"), "non-finite weights .* in layer predictions"),
+    **HUGE,
 }
 
 
@@ -232,9 +275,13 @@ def test_every_hostile_upload_is_refused_and_leaves_the_folder_as_it_was(tmp_pat
     ("MAX_MODEL_BYTES", 10_000, r"good.keras is [\d.]+ MB; model files over [\d.]+ MB are refused"),
     ("MAX_UNPACKED_BYTES", 10_000, r"would unpack to \d+ MB, over the [\d.e-]+ MB limit"),
     ("MAX_CONFIG_BYTES", 2048, "its config.json is over 2 KB"),
+    ("MAX_PARAMS", 1000, r"its layer 'dense' declares a Dense layer of 16 units \(up to 2,088 weights in all; "
+                         r"the limit is 1,000\)"),
+    ("MAX_ACTIVATION_VALUES", 1000, r"its layer 'conv_1' declares a Conv2D layer of 4 filters with a 3x3 kernel "
+                                    r"\(outputs of up to 2,704 values per image; the limit is 1,000\)"),
 ])
 def test_size_limits_are_enforced_before_keras_reads_the_file(good, user_folder, monkeypatch, limit, value, message):
-    monkeypatch.setattr(storage, limit, value)
+    monkeypatch.setattr(layer_sizes if hasattr(layer_sizes, limit) else model_files, limit, value)
     with pytest.raises(ModelFileError, match=message):
         load_model(good)
     with pytest.raises(ModelFileError, match=message):
@@ -266,6 +313,89 @@ def test_plain_keras_models_pass_every_check(tmp_path, good, make):
     path = make(good, tmp_path / "other.keras")
     assert check_model_file(path) == path
     assert load_model(path).output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("kind", HUGE)
+def test_huge_layers_are_refused_in_milliseconds_without_allocating(tmp_path, good, kind):
+    make, message = HUGE[kind]
+    bad = make(good, tmp_path / "bad.keras")
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        with pytest.raises(ModelFileError, match=message):
+            check_model_file(bad)
+        seconds, (_, peak) = time.perf_counter() - start, tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seconds < 0.5 and peak < 10 * 2**20
+
+
+def test_the_weight_bound_of_the_bundled_model_is_its_exact_count():
+    assert check_layer_sizes("classic.keras", _config_of(PRETRAINED_MODEL)) == 93_322 == \
+        read_card(PRETRAINED_MODEL)["params"]
+
+
+def _sequential(*layers):
+    return lambda: keras.Sequential([keras.Input((28, 28, 1)), *layers])
+
+
+def _attention():
+    image = keras.Input((28, 28, 1))
+    rows = keras.layers.Reshape((28, 28))(image)
+    mixed = keras.layers.MultiHeadAttention(2, 8)(rows, rows)
+    return keras.Model(image, keras.layers.Dense(10)(keras.layers.Flatten()(mixed)))
+
+
+L = keras.layers
+SIZED = {  # name -> (a model builder, whether the bound must be its exact count rather than a little above)
+    **{name: (build, True) for name, build in BUILDERS.items()},
+    "normalizations": (_sequential(
+        L.Conv2D(8, 3), L.BatchNormalization(), L.LayerNormalization(), L.PReLU(), L.GroupNormalization(2),
+        L.GlobalMaxPooling2D(), L.Dense(10)), True),
+    "depthwise, separable, grouped": (_sequential(
+        L.Conv2D(4, 3, padding="same"), L.DepthwiseConv2D(3, depth_multiplier=2), L.SeparableConv2D(8, 3, strides=2),
+        L.Conv2D(8, 3, groups=2, dilation_rate=2), L.AveragePooling2D(2), L.Flatten(), L.Dense(10)), True),
+    "resize, permute, adaptive": (_sequential(
+        L.Resizing(14, 14), L.Permute((2, 1, 3)), L.Conv2D(3, 3), L.AdaptiveAveragePooling2D(5), L.Flatten(),
+        L.Dense(10)), True),
+    "channels first": (_sequential(
+        L.Permute((3, 1, 2)), L.Conv2D(4, 3, data_format="channels_first"),
+        L.MaxPooling2D(data_format="channels_first"), L.Flatten(), L.Dense(10)), True),
+    "nested Sequential": (_sequential(
+        keras.Sequential([L.Conv2D(4, 3), L.MaxPooling2D()]), L.Flatten(), L.Dense(10)), True),
+    "rows through TimeDistributed and Conv1D": (_sequential(
+        L.Reshape((28, 28)), L.TimeDistributed(L.Dense(5)), L.Conv1D(6, 5, strides=2), L.GlobalAveragePooling1D(),
+        L.Dense(10)), True),
+    "padding, upsampling, transposed conv": (_sequential(
+        L.ZeroPadding2D(2), L.UpSampling2D(2), L.Conv2DTranspose(4, 3, strides=2), L.Flatten(), L.Dense(10)), False),
+    "recurrent": (_sequential(
+        L.Reshape((28, 28)), L.Bidirectional(L.GRU(8, return_sequences=True)), L.LSTM(4), L.Dense(10)), False),
+    "attention": (_attention, False),
+    "einsum dense": (_sequential(L.Flatten(), L.EinsumDense("ab,bc->ac", output_shape=32), L.Dense(10)), False),
+}
+
+
+@pytest.mark.parametrize("name", SIZED)
+def test_the_weight_bound_is_exact_for_usual_layers_and_never_below_the_count(tmp_path, name):
+    build, exact = SIZED[name]
+    model = build()
+    model.save(tmp_path / "m.keras")
+    bound, count = check_layer_sizes("m.keras", _config_of(tmp_path / "m.keras")), model.count_params()
+    assert bound == count if exact else count < bound <= 1.1 * count
+
+
+def test_a_functional_model_is_bounded_whatever_order_its_layers_are_listed_in(tmp_path):
+    model = BUILDERS["functional"]()
+    model.save(tmp_path / "f.keras")
+    config = _config_of(tmp_path / "f.keras")
+    for layer in config["config"]["layers"]:
+        layer.pop("build_config", None)  # so Keras builds each layer from the layers that feed it
+    config["config"]["layers"].reverse()
+    assert check_layer_sizes("f.keras", config) == model.count_params()
+    conv = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Conv2D")
+    conv["config"]["filters"] = 20_000  # allowed alone, too many inputs for the Dense layer
+    with pytest.raises(ModelFileError, match=r"its layer '\w+' declares a Dense layer of 10 units \(up to"):
+        check_layer_sizes("f.keras", config)
 
 
 @pytest.mark.parametrize("text, name", [
@@ -433,3 +563,18 @@ def test_cli_refuses_a_model_with_nan_weights_in_plain_words(tmp_path, tiny_mode
     model = save_model(tiny_model, tmp_path / "nan.keras")
     assert cli.main(["predict", "--json", "--model", str(model), "any.png"]) == 2
     assert "error: nan.keras has non-finite weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["[click](http:evil.example)", "<img src=x onerror=alert(1)>", "x" * 101, "**bold**"])
+def test_layer_names_that_could_format_the_page_are_refused(tmp_path, name):
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax", name=name)])
+    path = save_model(model, tmp_path / "named.keras")
+    with pytest.raises(ModelFileError, match="layer names shown in the app may use only"):
+        load_model(path)
+
+
+def test_ordinary_layer_names_pass(tmp_path):
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(name="my flatten-1.v2"),
+                              keras.layers.Dense(10, activation="softmax", name="dense_10")])
+    assert load_model(save_model(model, tmp_path / "named.keras")).count_params() == 7850

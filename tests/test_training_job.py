@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from mnist_model.config import TrainConfig
@@ -63,7 +64,7 @@ def test_a_finished_job_saves_a_model_with_its_card_and_curves(tmp_path):
     assert job.start(TrainConfig(epochs=2, filters=(4, 8, 8), dense_units=16, validation_split=0.2))
     state = wait_until_idle(job)
     assert state.status == "done", state.message
-    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".keras"]
+    assert sorted(p.name.split(".", 1)[1] for p in tmp_path.iterdir()) == ["familiarity.npz", "json", "keras"]
     assert state.curves["val_x"] == [1.0, 2.0] and len(state.curves["loss"]) >= 2
     assert state.fraction == 1.0 and state.config.train_limit == 300
     assert load_model(state.model_path).count_params() > 0
@@ -141,7 +142,7 @@ def test_killing_the_server_at_random_moments_never_breaks_a_model(tmp_path):
         delay = rng.uniform(0.0, 0.4) if target_save else rng.uniform(0.5, 6.0)
         started = time.monotonic()
         for line in server.stdout:
-            if target_save and line.startswith("running Saving"):
+            if target_save and line.startswith(("running Saving", "running Preparing")):
                 time.sleep(delay)
                 saving_hits += 1
                 break
@@ -156,6 +157,8 @@ def test_killing_the_server_at_random_moments_never_breaks_a_model(tmp_path):
         for model in tmp_path.glob("*.keras"):
             load_model(model)  # raises if any model is damaged
             assert json.loads(model.with_suffix(".json").read_text()) is not None
+        for stored in tmp_path.glob("*.npz"):
+            assert len(np.load(stored).files) > 0  # a familiarity is whole or absent
     assert saving_hits >= 2
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.data import load_mnist
+from mnist_model.familiarity import FamiliarityCheck, load_or_fit_familiarity
 from mnist_model.inference import Predictor
 from mnist_model.inspection import load_or_compute_patterns
 from mnist_model.storage import PRETRAINED_MODEL, list_models, load_model, model_digest
@@ -40,6 +41,17 @@ def _predictor(path: str, mtime: float) -> Predictor:
 def get_predictor(path: str | os.PathLike = PRETRAINED_MODEL) -> Predictor:
     """The one cached Predictor for a model file (raises ModelFileError for a bad file)."""
     return _predictor(*model_key(path))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Learning what this model's digits look like (once per model) ...")
+def _familiarity(path: str, mtime: float) -> FamiliarityCheck:
+    model = get_predictor(path).model
+    return FamiliarityCheck(model, load_or_fit_familiarity(model, path))
+
+
+def familiarity_check(path: str | os.PathLike = PRETRAINED_MODEL) -> FamiliarityCheck:
+    """The model's check for drawings unlike its training digits; fitted once and stored beside it."""
+    return _familiarity(*model_key(path))
 
 
 @st.cache_resource(show_spinner="Loading MNIST test images ...")

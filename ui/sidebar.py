@@ -127,6 +127,7 @@ def _upload_model() -> None:
         _flash("error", f"That model was not added: {plain(err)} The active model is unchanged.")
         return
     resources.forget_models()
+    resources.familiarity_check(path)  # fitted now, once, rather than on the first drawing
     st.session_state[MODEL_PATH] = str(path)
     _remember_active_model()
     _flash("success", f"Added **{plain(path.stem)}**, now the active model.")

@@ -2,7 +2,7 @@
 
 import re
 
-_MARKDOWN = re.compile(r"([\\`*_\[\]()<>#!|~$])")
+_MARKDOWN = re.compile(r"([\\`*\[\]()<>#!|~$:])")  # not "_": GFM ignores it inside words
 
 
 def plain(text: object, limit: int = 120) -> str:

@@ -129,7 +129,8 @@ class TrainingJob:
                 for name, value in event.items():
                     state.curves.setdefault(name, []).append(value)
             elif kind == "saving":
-                state.message = "Saving the model ..."
+                state.message = ("Preparing the new model for drawings ..." if event.get("what") == "familiarity"
+                                 else "Saving the model ...")
                 return
             if state.status == "running":
                 state.message = ""

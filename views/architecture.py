@@ -8,6 +8,7 @@ from mnist_model.figures import architecture_diagram
 from mnist_model.network import format_shape, summary_rows
 from mnist_model.storage import read_card
 from ui.current import active_model_path, predictor
+from ui.text import plain
 
 st.title("Architecture")
 model = predictor().model
@@ -27,9 +28,17 @@ st.caption("A convolution has (kernel height × width × input channels) weights
 card = read_card(active_model_path())
 if card:
     with st.expander("Model card"):
-        st.markdown(f"**{card.get('recipe')} recipe** · test accuracy **{card.get('test_accuracy', 0):.2%}** · "
-                    f"trained in {card.get('training_seconds', 0):.0f} s · {card.get('created', '')}")
+        if card.get("uploaded"):
+            who = f" by {plain(card['uploaded_by'])}" if card.get("uploaded_by") else ""
+            st.markdown(f"**Uploaded**{who} on {plain(card.get('uploaded_at', '?'))} from "
+                        f"{plain(card.get('original_name', '?'))}. Not trained here, so no recipe or test "
+                        f"accuracy is on record.")
+        else:
+            accuracy = card.get("test_accuracy")
+            score = f" · test accuracy **{accuracy:.2%}**" if isinstance(accuracy, (int, float)) else ""
+            st.markdown(f"**{plain(card.get('recipe', '?'))} recipe**{score} · trained in "
+                        f"{card.get('training_seconds', 0):.0f} s · {plain(card.get('created', ''))}")
         if card.get("command"):
             st.code(card["command"], language="bash")
-        st.json(json.dumps(card.get("config", {})))
+        st.json(json.dumps(card.get("config", card)))
 st.caption(" → ".join(f"{r['layer']} {format_shape(r['output_shape'])}" for r in rows))

@@ -4,10 +4,11 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from mnist_model.familiarity import UNFAMILIAR
 from mnist_model.figures import pixels, preprocessing_steps, probability_bars
 from mnist_model.preprocess import UPLOAD_TYPES, ImageError, canvas_to_mnist, doubts, read_upload
 from ui import resources
-from ui.current import CurrentInput, keep, kept, kept_toggle, predictor, set_input
+from ui.current import CurrentInput, active_model_path, keep, kept, kept_toggle, predictor, set_input
 from ui.text import plain
 
 CANVAS_SIZE = 320
@@ -125,7 +126,10 @@ def show_prediction(current: CurrentInput | None) -> None:
         else:
             st.markdown(f"**{confidence:.1%}** confident")
         if current.source != "test digit":
-            for doubt in doubts(current.prep):
+            said = doubts(current.prep)
+            if not said and resources.familiarity_check(active_model_path()).unfamiliar(current.prep.image):
+                said = (UNFAMILIAR,)
+            for doubt in said:
                 st.warning(doubt, icon=":material/help:")
         if current.label is not None:
             verdict = "right" if current.label == digit else "wrong"
