@@ -211,10 +211,15 @@ def _step(on_progress, start: float, end: float, what: str) -> Callable[[float],
 
 
 class FamiliarityCheck:
-    """A model with its Familiarity, ready for single drawings: compiled once, safe to share between threads."""
+    """A model with its Familiarity, ready for single drawings: compiled once, safe to share between threads.
+
+    The whole score (features, nearest training digit per layer, the worst layer) is one
+    TensorFlow call: done in numpy, the nearest-neighbour products go through the BLAS
+    library's own thread pool, which thirty sessions calling at once turn into spinning.
+    """
 
     def __init__(self, model: keras.Model, familiarity: Familiarity):
-        """Compile the model's feature function once.
+        """Compile the model's scoring function once.
 
         Raises:
             ValueError: ``familiarity`` was fitted on a model with other layers.
@@ -223,7 +228,7 @@ class FamiliarityCheck:
             raise ValueError(f"this familiarity compares layers {list(familiarity.layers)}, but the model's are "
                              f"{feature_layers(model)}: fit it on this model")
         self.familiarity = familiarity
-        self._features = feature_function(model)
+        self._score = _score_function(feature_function(model), familiarity)
 
     def score(self, image: np.ndarray) -> float:
         """The image's score: under ``familiarity.threshold`` it looks like a training digit.
@@ -237,12 +242,27 @@ class FamiliarityCheck:
         batch = _batch(image)
         if len(batch) != 1:
             raise ValueError(f"expected one 28x28 image, got {len(batch)}; use Familiarity.scores for a batch")
-        features = [out.numpy() for out in self._features(tf.constant(batch))]
-        return float(self.familiarity.scores(features)[0])
+        return float(self._score(tf.constant(batch))[0])
 
     def unfamiliar(self, image: np.ndarray) -> bool:
         """Whether the image is unlike the digits the network learnt from (then show UNFAMILIAR)."""
         return self.score(image) > self.familiarity.threshold
+
+
+def _score_function(features, familiarity: Familiarity):
+    """``Familiarity.scores`` of ``features(images)``, as one compiled function of the images."""
+    references = [tf.constant(refs.T, tf.float32) for refs in familiarity.references]
+    scales = [float(scale) for scale in familiarity.scales]
+
+    @tf.function(reduce_retracing=True, input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
+    def score(images):
+        distances = []
+        for feature, refs, scale in zip(features(images), references, scales):
+            unit = feature / tf.maximum(tf.norm(feature, axis=1, keepdims=True), 1e-12)
+            distances.append((1.0 - tf.reduce_max(unit @ refs, axis=1)) / scale)
+        return tf.reduce_max(tf.stack(distances), axis=0)
+
+    return score
 
 
 def familiarity_path(model_path: str | os.PathLike) -> Path:

@@ -252,7 +252,9 @@ def _gray_and_alpha(image) -> tuple[np.ndarray, np.ndarray | None]:
         return arr, None
     if arr.ndim == 3 and arr.shape[2] in (1, 2, 3, 4):
         color, alpha = (arr[..., :-1], arr[..., -1]) if arr.shape[2] in (2, 4) else (arr, None)
-        gray = color[..., 0] if color.shape[2] == 1 else color @ np.array([0.299, 0.587, 0.114])
+        # weighted sum, not a matrix product: BLAS' thread pool spins when many sessions call at once
+        gray = color[..., 0] if color.shape[2] == 1 else \
+            0.299 * color[..., 0] + 0.587 * color[..., 1] + 0.114 * color[..., 2]
         return gray, alpha
     raise ValueError(f"expected a 2-D image or H x W x 1-4 channels, got shape {arr.shape}")
 

@@ -45,6 +45,7 @@ def model_picker():
     _follow_active_model(entries)
     try:  # load before the selectbox is drawn, so a bad file can still switch the selection
         predictor = resources.get_predictor(active_model_path())
+        resources.familiarity_check(active_model_path())  # ready before the first drawing, not during it
     except ModelFileError as err:
         st.session_state[MODEL_PATH] = str(PRETRAINED_MODEL)
         _flash("error", f"{plain(err)}\n\nUsing the bundled model instead.")

@@ -51,7 +51,7 @@ def drawing_input() -> CurrentInput | None:
     pen, clear = st.columns([3, 1], vertical_alignment="bottom")
     keep("pen_width", pen.slider("Pen width", 6, 40, pen_width, key="pen_width"))
     clear.button("Clear", key="clear_canvas", on_click=clear_canvas, width="stretch")
-    url = st.session_state[CANVAS_KEY].get("drawing", {}).get("data")
+    url = ((st.session_state[CANVAS_KEY] or {}).get("drawing") or {}).get("data")
     if url is not None and url != kept("drawing_url"):  # a new stroke: the only time to preprocess
         image = result.image_data
         keep("drawing", CurrentInput("drawing", canvas_to_mnist(image, light_ink=True)))
@@ -66,7 +66,9 @@ def test_digit_input() -> CurrentInput:
         st.session_state.test_index = int(np.random.default_rng().integers(len(images)))
     index = st.session_state.test_index
     label = int(labels[index])
-    st.image(pixels(images[index] / 255.0), caption=f"MNIST test image #{index}: a {label}", width=CANVAS_SIZE)
+    with st.container(key="network_view_test"):
+        st.image(pixels(images[index] / 255.0, scale=1), caption=f"MNIST test image #{index}: a {label}",
+                 width=CANVAS_SIZE)
     return CurrentInput("test digit", canvas_to_mnist(images[index]), label, f"test image #{index}")
 
 
@@ -89,7 +91,7 @@ def upload_input() -> CurrentInput | None:
         st.error(saved["error"])
         return None
     for note in saved["notes"]:
-        st.caption(note)
+        st.caption(plain(note, limit=400))
     st.image(saved["preview"], caption=plain(saved["name"]), width=CANVAS_SIZE)
     return saved["input"]
 
@@ -101,7 +103,7 @@ def read_uploaded(upload) -> dict:
         read = read_upload(upload.getvalue(), name)
     except ImageError as err:
         return {"file_id": upload.file_id, "name": name,
-                "error": f"Could not read {plain(name)}: {err} Try a photo or scan of a single digit "
+                "error": f"Could not read {plain(name)}: {plain(err, limit=400)} Try a photo or scan of a single digit "
                          f"({', '.join(UPLOAD_TYPES)})."}
     preview = read.image.copy()
     preview.thumbnail((CANVAS_SIZE, CANVAS_SIZE))
@@ -142,11 +144,12 @@ def what_the_network_sees(current: CurrentInput | None) -> None:
         return
     with st.expander("What the network sees", expanded=True):
         image, why = st.columns(2)
-        image.image(pixels(current.prep.image), caption="The 28x28 input", width=NETWORK_VIEW)
-        with why:
+        with image.container(key="network_view"):
+            st.image(pixels(current.prep.image, scale=1), caption="The 28x28 input", width=NETWORK_VIEW)
+        with why.container(key="network_view_why"):
             if kept_toggle("Show the pixels that sway the answer", "show_saliency"):
-                why.image(pixels(predictor().saliency(current.prep.image), colormap="hot"),
-                          caption="Bright: changing these pixels would change the answer most", width=NETWORK_VIEW)
+                st.image(pixels(predictor().saliency(current.prep.image), scale=1, colormap="hot"),
+                         caption="Bright: changing these pixels would change the answer most", width=NETWORK_VIEW)
         if kept_toggle("Show the preprocessing steps", "show_steps"):
             st.caption("As MNIST was made: crop to the ink, fit into a 20x20 box keeping the aspect "
                        "ratio, then centre the centre of mass in a 28x28 image.")
