@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,6 +230,8 @@ class FamiliarityCheck:
                              f"{feature_layers(model)}: fit it on this model")
         self.familiarity = familiarity
         self._score = _score_function(feature_function(model), familiarity)
+        self._lock = threading.Lock()  # one call at a time: TensorFlow's CPU pool is already parallel
+        self._score(tf.zeros((1, 28, 28, 1)))  # trace now, not on the first drawing
 
     def score(self, image: np.ndarray) -> float:
         """The image's score: under ``familiarity.threshold`` it looks like a training digit.
@@ -242,7 +245,8 @@ class FamiliarityCheck:
         batch = _batch(image)
         if len(batch) != 1:
             raise ValueError(f"expected one 28x28 image, got {len(batch)}; use Familiarity.scores for a batch")
-        return float(self._score(tf.constant(batch))[0])
+        with self._lock:
+            return float(self._score(tf.constant(batch))[0])
 
     def unfamiliar(self, image: np.ndarray) -> bool:
         """Whether the image is unlike the digits the network learnt from (then show UNFAMILIAR)."""

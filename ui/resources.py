@@ -11,6 +11,7 @@ import streamlit as st
 
 from mnist_model.data import load_mnist
 from mnist_model.familiarity import FamiliarityCheck, load_or_fit_familiarity
+from mnist_model.figures import probability_bars
 from mnist_model.inference import Predictor
 from mnist_model.inspection import load_or_compute_patterns
 from mnist_model.storage import PRETRAINED_MODEL, list_models, load_model, model_digest
@@ -35,6 +36,7 @@ def model_key(path: str | os.PathLike) -> tuple[str, float]:
 def _predictor(path: str, mtime: float) -> Predictor:
     predictor = Predictor(load_model(path))
     predictor.forward(np.zeros((1, 28, 28), np.float32))  # trace the compiled call now, not on the first drawing
+    probability_bars(np.full(10, 0.1)).to_json()  # and let plotly import what a figure needs
     return predictor
 
 
