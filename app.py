@@ -12,12 +12,20 @@ keep_keras_state()
 st.set_page_config(page_title="Convnet Lab", page_icon=":material/draw:", layout="wide")
 apply_style()
 
-pages = [
-    st.Page("views/draw.py", title="Draw & predict", icon=":material/draw:", default=True),
-    st.Page("views/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
-    st.Page("views/filters.py", title="Filters", icon=":material/filter_center_focus:"),
-    st.Page("views/architecture.py", title="Architecture", icon=":material/account_tree:"),
-]
+pages = {
+    "Look inside": [
+        st.Page("views/draw.py", title="Draw & predict", icon=":material/draw:", default=True),
+        st.Page("views/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
+        st.Page("views/filters.py", title="Filters", icon=":material/filter_center_focus:"),
+        st.Page("views/architecture.py", title="Architecture", icon=":material/account_tree:"),
+    ],
+    "Why convnets work": [
+        st.Page("views/convolution.py", title="Convolution, step by step", icon=":material/calculate:"),
+        st.Page("views/invariance.py", title="Shift a digit", icon=":material/open_with:"),
+        st.Page("views/data_efficiency.py", title="Learning from few digits", icon=":material/show_chart:"),
+        st.Page("views/hierarchy.py", title="What each unit sees", icon=":material/center_focus_strong:"),
+    ],
+}
 page = st.navigation(pages)
 st.session_state[PREDICTOR] = render_sidebar()
 page.run()

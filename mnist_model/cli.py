@@ -1,4 +1,4 @@
-"""Command line: ``python -m mnist_model {summary,train,evaluate,predict}``."""
+"""Command line: ``python -m mnist_model {summary,train,evaluate,predict,experiment,receptive-field}``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .config import OPTIMIZERS, RECIPES
+from .config import ARCHITECTURES, OPTIMIZERS, RECIPES
 
 DEFAULT_OUT_DIR = Path("models")
 
@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="print the layer table and parameter count")
     p.add_argument("--filters", type=int, nargs=3, default=(32, 64, 64), metavar="N",
                    help="output channels of conv_1, conv_2, conv_3 (default: 32 64 64)")
-    p.add_argument("--dense", type=int, default=64, help="width of the hidden dense layer")
+    p.add_argument("--dense", type=int, help="width of the hidden dense layer (convnet 64, dense 117)")
+    p.add_argument("--arch", choices=ARCHITECTURES, default="convnet",
+                   help="convnet: listing 5.1; dense: Flatten, one hidden Dense layer, softmax")
     p.set_defaults(run=cmd_summary)
 
     p = sub.add_parser("train", help="train a model and save it with its card")
@@ -63,10 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random shifts, rotations and zoom (improved recipe: on)")
     p.add_argument("--validation-split", type=float, help="fraction held out for validation")
     p.add_argument("--filters", type=int, nargs=3, metavar="N", help="conv channels (default 32 64 64)")
+    p.add_argument("--arch", choices=ARCHITECTURES, default="convnet",
+                   help="convnet: listing 5.1; dense: Flatten, one hidden Dense layer, softmax")
+    p.add_argument("--dense", type=int, help="width of the hidden dense layer (convnet 64, dense 117)")
     p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--data", help="MNIST npz (default: $MNIST_NPZ, then data/mnist.npz)")
-    p.add_argument("--out", help="model file to write (default: models/<recipe>.keras)")
+    p.add_argument("--out", help="model file to write (default: models/<recipe>[-dense].keras)")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("evaluate", help="test loss and accuracy on the 10,000 test images")
@@ -80,13 +85,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="a .keras file (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
     p.set_defaults(run=cmd_predict)
+
+    experiment = sub.add_parser("experiment", help="the lab's experiments: shift invariance, data efficiency")
+    kinds = experiment.add_subparsers(dest="experiment", required=True)
+    p = kinds.add_parser("shift", help="test accuracy of the bundled convnet and dense network, digits shifted 0..8 px")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--data", help="MNIST npz (default: $MNIST_NPZ, then data/mnist.npz)")
+    p.set_defaults(run=_lazy("shift", "cli_shift"))
+    p = kinds.add_parser("data-efficiency",
+                         help="train both networks on 500 .. 60,000 images, test accuracy against training-set size")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--data", help="MNIST npz (default: $MNIST_NPZ, then data/mnist.npz)")
+    p.set_defaults(run=_lazy("data_efficiency", "cli_data_efficiency"))
+
+    p = sub.add_parser("receptive-field", help="each layer's receptive field on the input and its jump")
+    p.add_argument("--model", help="a .keras file (default: the bundled model)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_lazy("receptive_field", "cli_receptive_field"))
     return parser
 
 
-def cmd_summary(args, argv) -> int:
-    from .network import build_convnet, summary_text
+def _lazy(module: str, function: str):
+    """A subcommand whose code lives in its own module, imported only when it runs."""
+    def run(args, argv) -> int:
+        import importlib
 
-    print(summary_text(build_convnet(tuple(args.filters), args.dense)))
+        return getattr(importlib.import_module(f"{__package__}.{module}"), function)(args, argv)
+    return run
+
+
+def cmd_summary(args, argv) -> int:
+    from .config import TrainConfig
+    from .network import build_from_config, summary_text
+
+    config = TrainConfig(filters=tuple(args.filters), architecture=args.arch,
+                         dense_units=args.dense or _default_units(args.arch))
+    print(summary_text(build_from_config(config)))
     return 0
 
 
@@ -99,8 +133,9 @@ def cmd_train(args, argv) -> int:
         args.recipe, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
         learning_rate=args.learning_rate, augment=args.augment,
         validation_split=args.validation_split, filters=args.filters, train_limit=args.limit,
-        seed=args.seed)
-    out = Path(args.out or DEFAULT_OUT_DIR / f"{args.recipe}.keras")
+        seed=args.seed, architecture=args.arch, dense_units=args.dense or _default_units(args.arch))
+    suffix = "-dense" if args.arch == "dense" else ""
+    out = Path(args.out or DEFAULT_OUT_DIR / f"{args.recipe}{suffix}.keras")
     print(f"Training ({config.recipe} recipe): {config.to_dict()}", flush=True)
     result = train(config, args.data, verbose=1)
     card = make_card(result, command="python -m mnist_model " + shlex.join(argv))
@@ -108,6 +143,12 @@ def cmd_train(args, argv) -> int:
     print(f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}, "
           f"{result.seconds:.0f} s of training; saved {out}")
     return 0
+
+
+def _default_units(arch: str) -> int:
+    from .network import DENSE_MATCHING_UNITS
+
+    return DENSE_MATCHING_UNITS if arch == "dense" else 64
 
 
 def cmd_evaluate(args, argv) -> int:

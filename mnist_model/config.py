@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 RECIPES = ("seed", "improved")
+ARCHITECTURES = ("convnet", "dense")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 
 
@@ -13,8 +14,9 @@ OPTIMIZERS = ("rmsprop", "adam", "sgd")
 class TrainConfig:
     """Everything needed to rebuild and retrain a model exactly."""
 
-    filters: tuple[int, int, int] = (32, 64, 64)  # output channels of conv_1, conv_2, conv_3
+    filters: tuple[int, int, int] = (32, 64, 64)  # output channels of conv_1, conv_2, conv_3 (convnet only)
     dense_units: int = 64  # width of the hidden dense layer
+    architecture: str = "convnet"  # "convnet" (listing 5.1) or "dense" (Flatten, one hidden Dense, softmax)
     recipe: str = "seed"  # "seed" (listing 5.1 as published) or "improved" (same net, better training)
     epochs: int = 5  # passes over the training images
     batch_size: int = 64  # images per gradient step
@@ -31,6 +33,8 @@ class TrainConfig:
         _check(len(self.filters) == 3 and all(f > 0 for f in self.filters),
                f"filters must be three positive integers, got {self.filters}")
         _check(self.dense_units > 0, f"dense_units must be positive, got {self.dense_units}")
+        _check(self.architecture in ARCHITECTURES,
+               f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         _check(self.recipe in RECIPES, f"recipe must be one of {RECIPES}, got {self.recipe!r}")
         _check(self.epochs > 0, f"epochs must be positive, got {self.epochs}")
         _check(self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}")
