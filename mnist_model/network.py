@@ -118,6 +118,23 @@ def _weights_and_bias(fan_in_text: str, fan_in: int, units: int, use_bias: bool)
     return f"({fan_in_text}{' + 1' if use_bias else ''}) * {units}", (fan_in + int(use_bias)) * units
 
 
+NOTES_PRINTED_FILTERS = (32, 64, 63)  # the conv channels behind the summary printed in the notes (see notes_slip)
+
+
+def notes_slip() -> list[dict]:
+    """The notes' printed summary (conv_3 with 63 filters) beside the text's (3, 3, 64), layer by layer.
+
+    The notes say conv_3 outputs (3, 3, 64) and the flatten 576, but the summary they print
+    counts 36,351 parameters for conv_3, a flatten of 567 and 36,352 for the dense layer:
+    the figures of a conv_3 with 63 filters. One row per layer with both shapes, both
+    counts and both formulas, so the difference can be read off.
+    """
+    printed, text = (summary_rows(build_convnet(filters)) for filters in (NOTES_PRINTED_FILTERS, (32, 64, 64)))
+    return [{"layer": a["layer"], "printed_shape": a["output_shape"], "printed_params": a["params"],
+             "printed_formula": a["formula"], "text_shape": b["output_shape"], "text_params": b["params"],
+             "text_formula": b["formula"]} for a, b in zip(printed, text, strict=True)]
+
+
 def format_shape(shape: tuple) -> str:
     """(26, 26, 32) -> '26x26x32', as the app labels feature maps."""
     return "x".join(str(d) for d in shape)

@@ -92,6 +92,16 @@ def test_architecture_page_shows_93322(app):
     assert "(3*3*1 + 1) * 32 = 320" in app.dataframe[0].value["How it is counted"].tolist()
 
 
+def test_architecture_page_sets_the_notes_63_filters_beside_the_text(app):
+    app.switch_page("views/architecture.py").run()
+    assert not app.exception
+    printed = app.dataframe[1].value.set_index("Layer")  # AppTest does not record a plain dataframe's key
+    text = app.dataframe[2].value.set_index("Layer")
+    assert (printed.loc["conv_3", "Param #"], printed.loc["dense", "Param #"]) == (36351, 36352)
+    assert printed.loc["flatten", "Output shape"] == "567" and text.loc["flatten", "Output shape"] == "576"
+    assert text["Param #"].sum() - printed["Param #"].sum() == 93322 - 92169
+
+
 def test_training_from_the_sidebar_adds_a_selectable_model(app, monkeypatch):
     from ui import resources
 

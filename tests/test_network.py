@@ -48,3 +48,24 @@ def test_dense_layer_computes_relu_of_x_w_plus_b_by_hand(tiny_model):
 def test_bad_architectures_are_refused(filters, dense, message):
     with pytest.raises(ValueError, match=message):
         build_convnet(filters, dense)
+
+
+def test_notes_slip_is_a_conv_3_with_63_filters():
+    from mnist_model.network import notes_slip
+
+    rows = {r["layer"]: r for r in notes_slip()}
+    assert rows["conv_3"]["printed_params"] == 36351 and rows["conv_3"]["text_params"] == 36928
+    assert rows["flatten"]["printed_shape"] == (567,) and rows["flatten"]["text_shape"] == (576,)
+    assert rows["dense"]["printed_params"] == 36352
+    assert sum(r["text_params"] for r in rows.values()) == 93322
+
+
+def test_dense_network_has_about_the_convnets_parameters():
+    from mnist_model.config import TrainConfig
+    from mnist_model.network import build_from_config
+
+    model = build_from_config(TrainConfig(architecture="dense", dense_units=117))
+    assert model.count_params() == 93025
+    assert not any("conv" in layer.name for layer in model.layers)
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        TrainConfig(architecture="resnet")

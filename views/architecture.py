@@ -2,10 +2,11 @@
 
 import json
 
+import pandas as pd
 import streamlit as st
 
 from mnist_model.figures import architecture_diagram
-from mnist_model.network import format_shape, summary_rows
+from mnist_model.network import format_shape, notes_slip, summary_rows
 from mnist_model.storage import read_card
 from ui.current import active_model_path, predictor
 from ui.text import plain
@@ -42,3 +43,35 @@ if card:
             st.code(card["command"], language="bash")
         st.json(json.dumps(card.get("config", card)))
 st.caption(" → ".join(f"{r['layer']} {format_shape(r['output_shape'])}" for r in rows))
+
+
+@st.cache_data(show_spinner=False)
+def _notes_slip() -> list[dict]:
+    return notes_slip()
+
+
+def _slip_table(rows: list[dict], which: str) -> "pd.io.formats.style.Styler":
+    table = pd.DataFrame([{"Layer": r["layer"], "Output shape": format_shape(r[f"{which}_shape"]),
+                           "Param #": r[f"{which}_params"], "How it is counted": r[f"{which}_formula"]}
+                          for r in rows])
+    differs = [r["printed_shape"] != r["text_shape"] or r["printed_params"] != r["text_params"] for r in rows]
+    return table.style.apply(lambda row: ["background-color: rgba(255, 75, 75, 0.15)" if differs[row.name] else ""]
+                             * len(row), axis=1)
+
+
+st.subheader("The notes' own numbers")
+slip = _notes_slip()
+printed_total, text_total = (sum(r[f"{w}_params"] for r in slip) for w in ("printed", "text"))
+st.markdown("The notes say conv_3 outputs **(3, 3, 64)**, flattened to **576** numbers. But the summary they "
+            "print counts **36,351** parameters for conv_3, a flatten of **567** and **36,352** for the dense "
+            "layer. Those are the numbers of a conv_3 with **63** filters: a slip in the notes. "
+            "The rows that differ are shaded.")
+left, right = st.columns(2)
+left.markdown(f"**As printed in the notes** (conv_3 with 63 filters): {printed_total:,} parameters")
+left.dataframe(_slip_table(slip, "printed"), hide_index=True, width="stretch")
+right.markdown(f"**As the text says** (conv_3 with 64 filters, this app's model): {text_total:,} parameters")
+right.dataframe(_slip_table(slip, "text"), hide_index=True, width="stretch")
+st.markdown("- conv_3: (3 × 3 × 64 + 1) × **63** = 577 × 63 = **36,351**, against 577 × 64 = 36,928\n"
+            "- flatten: 3 × 3 × **63** = **567**, against 3 × 3 × 64 = 576\n"
+            "- dense: (567 + 1) × 64 = **36,352**, against (576 + 1) × 64 = 36,928\n"
+            f"- in all {text_total:,} − {printed_total:,} = {text_total - printed_total:,} parameters fewer.")
