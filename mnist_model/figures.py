@@ -173,6 +173,22 @@ def training_curves(history: dict[str, list[float]], title: str = "") -> go.Figu
     return fig
 
 
+def timeline_curve(test_accuracy: list[float], epoch: int, train_accuracy: list[float] | None = None) -> go.Figure:
+    """Test accuracy after each epoch (training accuracy dotted beside it), the chosen epoch marked."""
+    epochs = list(range(1, len(test_accuracy) + 1))
+    hover = "epoch %{x}: %{y:.2%}<extra></extra>"
+    fig = go.Figure(go.Scatter(x=epochs, y=test_accuracy, mode="lines+markers", name="test accuracy",
+                               line=dict(color=ACCENT), hovertemplate=hover))
+    if train_accuracy:
+        fig.add_trace(go.Scatter(x=epochs, y=train_accuracy, mode="lines", name="training accuracy",
+                                 line=dict(color=MUTED, dash="dot"), hovertemplate=hover))
+    fig.add_vline(x=epoch, line_color="#444", line_dash="dash")
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(tickformat=".1%"),
+                      xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 20 else None),
+                      legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
 def architecture_diagram(rows: list[dict]) -> go.Figure:
     """The layer stack left to right: each layer a block sized by its output, labelled with its shape."""
     fig = go.Figure()

@@ -88,6 +88,7 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
     """
     from .config import TrainConfig
     from .familiarity import load_or_fit_familiarity
+    from .snapshots import write_timeline
     from .storage import make_card, remove_stale_temp, save_model
     from .training import TrainingCancelled, TrainingDiverged, train
 
@@ -104,6 +105,8 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
         save_model(result.model, path, make_card(result, command=request.get("command")))
         emit({"event": "saving", "what": "familiarity"})
         load_or_fit_familiarity(result.model, path)  # here, off the server, not on a student's first drawing
+        emit({"event": "saving", "what": "timeline"})
+        write_timeline(result, path)
     except TrainingCancelled as err:
         return {"event": "cancelled", "message": f"{err} The previous models are untouched."}
     except TrainingDiverged as err:

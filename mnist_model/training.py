@@ -15,6 +15,7 @@ import tensorflow as tf
 from .config import TrainConfig
 from .data import load_prepared
 from .network import build_from_config
+from .snapshots import EpochSnapshots
 
 EVAL_BATCH = 1024
 
@@ -39,6 +40,7 @@ class TrainResult:
     seconds: float  # wall time of fit, without evaluation
     n_train: int
     extra: dict = field(default_factory=dict)
+    snapshots: list[list[np.ndarray]] = field(default_factory=list)  # the weights after each epoch
 
 
 class Guard(keras.callbacks.Callback):
@@ -134,10 +136,10 @@ def train(config: TrainConfig, data=None, callbacks: Sequence[keras.callbacks.Ca
                   metrics=["accuracy"])
     if on_model:
         on_model(model)
-    guard = Guard(cancel)
+    guard, snapshots = Guard(cancel), EpochSnapshots()
     start = time.perf_counter()
     history = model.fit(make_dataset(x_fit, y_fit, config), epochs=config.epochs,
-                        validation_data=validation, callbacks=[guard, *callbacks], shuffle=False,
+                        validation_data=validation, callbacks=[guard, snapshots, *callbacks], shuffle=False,
                         verbose=verbose)
     seconds = time.perf_counter() - start
     if guard.diverged_at:
@@ -150,4 +152,4 @@ def train(config: TrainConfig, data=None, callbacks: Sequence[keras.callbacks.Ca
     return TrainResult(model=model, config=config,
                        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
                        test_loss=float(test_loss), test_accuracy=float(test_accuracy),
-                       seconds=seconds, n_train=len(x_fit))
+                       seconds=seconds, n_train=len(x_fit), snapshots=snapshots.weights)

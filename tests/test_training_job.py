@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from mnist_model.config import TrainConfig
+from mnist_model.snapshots import load_timeline
 from mnist_model.storage import load_model, save_model
 from mnist_model.train_worker import run_job
 from ui.training_job import TrainingJob
@@ -64,8 +65,10 @@ def test_a_finished_job_saves_a_model_with_its_card_and_curves(tmp_path):
     assert job.start(TrainConfig(epochs=2, filters=(4, 8, 8), dense_units=16, validation_split=0.2))
     state = wait_until_idle(job)
     assert state.status == "done", state.message
-    assert sorted(p.name.split(".", 1)[1] for p in tmp_path.iterdir()) == ["familiarity.npz", "json", "keras"]
+    assert sorted(p.name.split(".", 1)[1] for p in tmp_path.iterdir()) == \
+        ["familiarity.npz", "json", "keras", "timeline.npz"]
     assert state.curves["val_x"] == [1.0, 2.0] and len(state.curves["loss"]) >= 2
+    assert load_timeline(state.model_path).epochs == 2
     assert state.fraction == 1.0 and state.config.train_limit == 300
     assert load_model(state.model_path).count_params() > 0
 

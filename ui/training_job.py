@@ -129,8 +129,9 @@ class TrainingJob:
                 for name, value in event.items():
                     state.curves.setdefault(name, []).append(value)
             elif kind == "saving":
-                state.message = ("Preparing the new model for drawings ..." if event.get("what") == "familiarity"
-                                 else "Saving the model ...")
+                state.message = {"familiarity": "Preparing the new model for drawings ...",
+                                 "timeline": "Scoring each epoch's weights for the training timeline ..."
+                                 }.get(event.get("what"), "Saving the model ...")
                 return
             if state.status == "running":
                 state.message = ""
