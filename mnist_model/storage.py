@@ -32,7 +32,9 @@ from .model_files import check_model_file as check_model_file
 from .network import INPUT_SHAPE, NUM_CLASSES
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-PRETRAINED_MODEL = PRETRAINED_DIR / "classic.keras"
+PRETRAINED_MODEL = PRETRAINED_DIR / "classic.keras"  # the default: listing 5.1's convnet
+PRETRAINED_DENSE = PRETRAINED_DIR / "dense.keras"  # a dense network of about the convnet's size, to compare
+BUNDLED_MODELS = (PRETRAINED_MODEL, PRETRAINED_DENSE)  # shipped with the app, in the picker's order
 MAX_NAME_CHARS = 60  # a model name's length
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # mkstemp's .<stem>.<8 random characters>.tmp<suffix>
 
@@ -326,8 +328,8 @@ def _link_at_free_name(tmp: Path, wanted: Path) -> Path:
 
 
 def _name_taken(folder: Path, stem: str) -> bool:
-    """True if ``stem`` is the bundled model's name or any file in ``folder`` is ``<stem>.<something>``."""
-    return stem == PRETRAINED_MODEL.stem or any(p.name.startswith(f"{stem}.") for p in folder.iterdir())
+    """True if ``stem`` is a bundled model's name or any file in ``folder`` is ``<stem>.<something>``."""
+    return stem in {p.stem for p in BUNDLED_MODELS} or any(p.name.startswith(f"{stem}.") for p in folder.iterdir())
 
 
 def rename_model(path: str | os.PathLike, new_name: str) -> Path:
@@ -434,11 +436,11 @@ class ModelEntry:
 
 
 def list_models(*folders: str | os.PathLike) -> list[ModelEntry]:
-    """The bundled model, then every ``.keras`` file in ``folders`` (newest first)."""
-    entries = [ModelEntry(PRETRAINED_MODEL, read_card(PRETRAINED_MODEL), True)] \
-        if PRETRAINED_MODEL.exists() else []
+    """The bundled models (BUNDLED_MODELS' order), then every ``.keras`` file in ``folders`` (newest first)."""
+    entries = [ModelEntry(p, read_card(p), True) for p in BUNDLED_MODELS if p.exists()]
+    bundled = {p.resolve() for p in BUNDLED_MODELS}
     for folder in folders:
         found = sorted(Path(folder).glob("*.keras"), key=lambda p: p.stat().st_mtime, reverse=True)
         entries += [ModelEntry(p, read_card(p), False) for p in found
-                    if not p.name.startswith(".") and p.resolve() != PRETRAINED_MODEL.resolve()]
+                    if not p.name.startswith(".") and p.resolve() not in bundled]
     return entries

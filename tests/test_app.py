@@ -115,8 +115,8 @@ def test_training_from_the_sidebar_adds_a_selectable_model(app, monkeypatch):
     assert job.state().status == "done", job.state().message
     app.run()
     options = app.sidebar.selectbox(key="model_path").options
-    assert len(options) == 2 and "seed-" in options[1]
-    app.sidebar.selectbox(key="model_path").select_index(1).run()
+    assert len(options) == 3 and "seed-" in options[2]  # after the two bundled models
+    app.sidebar.selectbox(key="model_path").select_index(2).run()
     assert not app.exception and app.session_state["model_path"].startswith(job.models_dir.as_posix())
 
 

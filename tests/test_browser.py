@@ -129,6 +129,6 @@ def test_training_runs_stops_and_finishes_while_another_student_draws(browser, t
 
         sidebar.locator("[data-testid='stSelectbox']").first.click()
         options = teacher.get_by_role("option")
-        assert options.count() == 2 and "seed-" in options.nth(1).inner_text()
+        assert options.count() == 3 and "seed-" in options.nth(2).inner_text()  # after the two bundled models
         teacher.close()
         student.close()

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 from mnist_model import cli, layer_sizes, model_files
 from mnist_model.layer_sizes import check_layer_sizes
 from mnist_model.storage import (
+    PRETRAINED_DENSE,
     PRETRAINED_MODEL,
     ModelFileError,
     check_model_file,
@@ -438,6 +439,7 @@ def test_an_upload_lands_with_its_card_under_a_new_unique_name(good, user_folder
     ("", "model.keras"),
     ("keep.keras", "keep-2.keras"),
     ("classic.keras", "classic-2.keras"),
+    ("dense.keras", "dense-2.keras"),
 ])
 def test_uploads_stay_in_their_folder_and_never_replace_a_model(good, user_folder, original, name):
     path = import_model(good.read_bytes(), original, user_folder)
@@ -472,7 +474,7 @@ def test_rename_moves_the_model_with_its_sidecars_only(user_folder):
     assert (user_folder / "best-run.json").read_text() == "seed-1.json"
 
 
-@pytest.mark.parametrize("new_name", ["keep", "seed-10.keras", "classic"])
+@pytest.mark.parametrize("new_name", ["keep", "seed-10.keras", "classic", "dense"])
 def test_rename_refuses_a_taken_name_and_changes_nothing(user_folder, new_name):
     model = _family(user_folder)
     before = _listing(user_folder)
@@ -496,6 +498,7 @@ def test_delete_removes_the_model_with_its_sidecars_only(user_folder):
 @pytest.mark.parametrize("path, message", [
     (PRETRAINED_MODEL, "classic.keras is bundled with the app; it cannot be renamed or deleted"),
     (PRETRAINED_MODEL.with_suffix(".json"), "classic.json is bundled with the app"),
+    (PRETRAINED_DENSE, "dense.keras is bundled with the app; it cannot be renamed or deleted"),
     ("absent.keras", "Model file not found"),
 ])
 def test_the_bundled_model_and_missing_files_cannot_be_renamed_or_deleted(action, path, message):
@@ -540,7 +543,7 @@ def test_stale_temp_files_are_removed_and_nothing_else(user_folder):
 
 def test_list_models_ignores_an_upload_in_progress(good, user_folder):
     (user_folder / ".upload.abcdefgh.tmp.keras").write_bytes(good.read_bytes())
-    assert [e.name for e in list_models(user_folder)] == ["classic", "keep"]
+    assert [e.name for e in list_models(user_folder)] == ["classic", "dense", "keep"]
 
 
 def _refuse(constant):

@@ -51,13 +51,14 @@ def test_save_refuses_other_suffixes(tmp_path, tiny_model):
         save_model(tiny_model, tmp_path / "m.h5")
 
 
-def test_registry_lists_the_bundled_model_then_user_models(tmp_path, tiny_model):
+def test_registry_lists_the_bundled_models_then_user_models(tmp_path, tiny_model):
     save_model(tiny_model, tmp_path / "mine.keras", {"test_accuracy": 0.9, "config": {"epochs": 1}})
     (tmp_path / ".half.tmp.keras").write_text("junk")
     entries = list_models(tmp_path)
-    assert entries[0].bundled and entries[0].card["test_accuracy"] >= 0.994
-    assert [e.name for e in entries[1:]] == ["mine"]
-    assert entries[1].label == "mine · 90.00%" and entries[1].config.epochs == 1
+    assert [e.name for e in entries[:2]] == ["classic", "dense"] and all(e.bundled for e in entries[:2])
+    assert entries[0].card["test_accuracy"] >= 0.994 and entries[1].config.architecture == "dense"
+    assert [e.name for e in entries[2:]] == ["mine"]
+    assert entries[2].label == "mine · 90.00%" and entries[2].config.epochs == 1
 
 
 def test_bundled_card_records_how_the_model_was_made():

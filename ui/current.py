@@ -7,8 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from mnist_model.preprocess import Preprocessed
+from mnist_model.preprocess import Preprocessed, canvas_to_mnist
 from mnist_model.storage import PRETRAINED_MODEL
+
+from . import resources
 
 _INPUT = "current_input"
 MODEL_PATH = "model_path"
@@ -30,6 +32,17 @@ def set_input(current: CurrentInput | None) -> None:
 
 def get_input() -> CurrentInput | None:
     return st.session_state.get(_INPUT)
+
+
+def input_or_test_digit() -> CurrentInput:
+    """The session's input, or MNIST test image #0 (saying so) when nothing is drawn, picked or uploaded."""
+    current = get_input()
+    if current is not None and not current.prep.empty:
+        return current
+    images, labels = resources.test_images()
+    st.info("Nothing drawn yet, so here is MNIST test image #0. Draw a digit on the **Draw & predict** "
+            "page and come back to see how the network reads yours.")
+    return CurrentInput("test digit", canvas_to_mnist(images[0]), int(labels[0]), "test image #0")
 
 
 _KEPT = "kept_inputs"

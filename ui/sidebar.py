@@ -71,7 +71,8 @@ def _card_caption(card: dict) -> None:
     elif card:
         accuracy = card.get("test_accuracy")
         score = f" · test accuracy {accuracy:.2%}" if isinstance(accuracy, (int, float)) else ""
-        st.caption(f"{plain(card.get('recipe', '?'))} recipe · {card.get('params', 0):,} parameters{score}")
+        kind = "dense network, " if (card.get("config") or {}).get("architecture") == "dense" else ""
+        st.caption(f"{kind}{plain(card.get('recipe', '?'))} recipe · {card.get('params', 0):,} parameters{score}")
 
 
 def _follow_active_model(entries) -> None:

@@ -6,23 +6,11 @@ import streamlit as st
 from mnist_model.figures import digit_image, map_grid, probability_bars, vector_strip
 from mnist_model.inspection import feature_maps, training_only_layers
 from mnist_model.network import format_shape
-from mnist_model.preprocess import canvas_to_mnist
-from ui import resources
-from ui.current import CurrentInput, get_input, predictor
+from ui.current import CurrentInput, input_or_test_digit, predictor
 
 NO_MAPS = ("No layer of this model outputs an image, so there are no feature maps to show: it has no "
            "convolution layers and is a densely connected network that looks at all 784 pixels at once. "
            "Below, each layer's output is a row of numbers, one per unit.")
-
-
-def input_or_test_digit() -> CurrentInput:
-    current = get_input()
-    if current is not None and not current.prep.empty:
-        return current
-    images, labels = resources.test_images()
-    st.info("Nothing drawn yet, so here is MNIST test image #0. Draw a digit on the **Draw & predict** "
-            "page and come back to see how the network reads yours.")
-    return CurrentInput("test digit", canvas_to_mnist(images[0]), int(labels[0]), "test image #0")
 
 
 def zoom_panel(current: CurrentInput, maps: dict[str, np.ndarray], acts: dict[str, np.ndarray]) -> bool:

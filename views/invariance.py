@@ -1,6 +1,130 @@
-"""Shift a digit (being built)."""
+"""Shift a digit: a convnet keeps reading a moved digit, a dense network of the same size loses it."""
 
+from pathlib import Path
+
+import numpy as np
 import streamlit as st
 
+from mnist_model.figures import pixels
+from mnist_model.figures_shift import accuracy_curves, equivariance_maps, shift_heatmap, unit_bars
+from mnist_model.inspection import conv_layer_names
+from mnist_model.shift import MAX_SHIFT, conv_equivariance, hidden_units, shift_image, similarity
+from mnist_model.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
+from ui import invariance, resources
+from ui.current import active_model_path, input_or_test_digit, predictor
+from ui.text import plain
+
+SURE = 0.5  # a probability above this counts as "still reads the digit"
+PICTURE = 168  # pixels wide for a 28x28 picture
+
+
+def model_pair() -> tuple[Path, Path]:
+    """(convnet, dense network): the active model and the bundled dense one, or the bundled convnet and
+    the active model when it has no convolution layers."""
+    if conv_layer_names(predictor().model):
+        return active_model_path(), PRETRAINED_DENSE
+    st.info(f"The active model, **{plain(active_model_path().stem)}**, has no convolution layers, so here it "
+            f"plays the dense network against the bundled convnet, **{PRETRAINED_MODEL.stem}**.")
+    return PRETRAINED_MODEL, active_model_path()
+
+
+def pick_digit(image: np.ndarray, conv: Path, label: int | None) -> int:
+    """The digit whose probability is mapped: the convnet's reading of the unmoved input unless chosen."""
+    read = int(invariance.probabilities(conv)(image[None]).argmax())
+    options = [None, *range(10)]
+    choice = st.columns([1, 2])[0].selectbox(
+        "Probability of", options, key="shift_digit",
+        format_func=lambda d: f"the digit the convnet reads ({read})" if d is None else str(d),
+        help=f"The true label of this test digit is {label}." if label is not None else None)
+    return read if choice is None else choice
+
+
+def heatmaps(image: np.ndarray, conv: Path, dense: Path, digit: int) -> None:
+    st.subheader("Move the digit around")
+    st.caption(f"Each square is your digit moved that many pixels (up to {MAX_SHIFT} each way) and its colour is how "
+               f"sure the network is that it is still a {digit}. The ring marks the digit where it was.")
+    grids = [invariance.grid(path, image, digit) for path in (conv, dense)]
+    columns = st.columns(2)
+    for column, grid_, path, kind, key in zip(columns, grids, (conv, dense), ("convnet", "dense network"),
+                                              ("shift_conv", "shift_dense")):
+        column.plotly_chart(shift_heatmap(grid_, digit, f"{path.stem}: {kind}"), key=key,
+                            config={"displayModeBar": False})
+    kept = [int((g > SURE).sum()) for g in grids]
+    st.caption(f"Over {SURE:.0%} sure it is a {digit}: the convnet at **{kept[0]}** of {grids[0].size} positions, "
+               f"the dense network at **{kept[1]}**.")
+
+
+@st.fragment
+def one_shift(image: np.ndarray, conv: Path, dense: Path) -> None:
+    st.subheader("Pick one shift")
+    right, down = st.columns(2)
+    dx = right.slider("Move right (px)", -MAX_SHIFT, MAX_SHIFT, 4, key="shift_dx")
+    dy = down.slider("Move down (px)", -MAX_SHIFT, MAX_SHIFT, 3, key="shift_dy")
+    moved = shift_image(image, dx, dy)
+    picture, conv_col, dense_col = st.columns(3)
+    with picture.container(key="network_view_shift"):  # the style shows these pictures pixel by pixel
+        st.image(pixels(moved, scale=1), caption=f"moved {dx} px right, {dy} px down", width=PICTURE)
+    for column, path, kind in ((conv_col, conv, "convnet"), (dense_col, dense, "dense network")):
+        probs = invariance.probabilities(path)(moved[None])[0]
+        column.metric(f"{plain(path.stem)} ({kind}) reads", str(int(probs.argmax())), f"{probs.max():.0%} sure",
+                      delta_color="off", delta_arrow="off")
+    equivariance(image, conv, dx, dy)
+    dense_units(image, dense, dx, dy)
+
+
+def equivariance(image: np.ndarray, conv: Path, dx: int, dy: int) -> None:
+    st.subheader("Inside the convnet: the maps move with the digit")
+    try:
+        result = conv_equivariance(resources.get_predictor(conv).model, image, dx, dy)
+    except ValueError:
+        st.info("This convnet's first convolution does not slide over the 28x28 picture one pixel at a time, "
+                "so its maps cannot be compared pixel by pixel.")
+        return
+    channel = int(result.shifted.max(axis=(1, 2)).argmax())
+    titles = ("of the moved digit", "of your digit, then moved", "difference (white: none)")
+    st.caption(f"{result.layer}, channel {channel}: the first layer's map of the moved digit is the map of your digit, "
+               f"moved the same way. The same filter slides over every spot, so it finds a stroke wherever it is.")
+    st.plotly_chart(equivariance_maps(result.of_shifted[channel], result.shifted[channel], result.inside, titles),
+                    key="shift_equivariance", config={"displayModeBar": False})
+    st.caption(f"Away from the borders (grey) the largest difference over all {len(result.shifted)} channels is "
+               f"**{result.max_difference:.4f}**.")
+
+
+def dense_units(image: np.ndarray, dense: Path, dx: int, dy: int) -> None:
+    st.subheader("Inside the dense network: the units change")
+    try:
+        original, moved = hidden_units(resources.get_predictor(dense).model, image, dx, dy)
+    except ValueError:
+        st.info("This dense network has no hidden layer of units to look at.")
+        return
+    st.caption("Each unit of the dense network is wired to fixed pixels, so moved ink lands on other weights and "
+               f"the units answer differently: the pattern of its {len(original)} units matches only "
+               f"**{similarity(original, moved):.0%}** (100% would be unchanged).")
+    st.plotly_chart(unit_bars(original, moved), key="shift_units", config={"displayModeBar": False})
+
+
+def curves(conv: Path, dense: Path) -> None:
+    st.subheader("All 10,000 test digits, moved")
+    bar = st.empty()
+    result = invariance.shift_curves(
+        conv, dense, progress=lambda done, what: bar.progress(done, text=f"Moving the test digits for the {what} ..."))
+    bar.empty()
+    at = min(6, int(result.shifts[-1]))
+    st.caption(f"Every MNIST test digit moved the same number of pixels in a random direction. At {at} px the "
+               f"convnet still reads **{result.conv_accuracy[at]:.0%}** of them, the dense network "
+               f"**{result.dense_accuracy[at]:.0%}**.")
+    st.plotly_chart(accuracy_curves(result.shifts, result.conv_accuracy, result.dense_accuracy,
+                                    f"{conv.stem} (convnet)", f"{dense.stem} (dense)"),
+                    key="shift_curves", config={"displayModeBar": False})
+
+
 st.title("Shift a digit")
-st.info("This page is being built.")
+current = input_or_test_digit()
+conv_path, dense_path = model_pair()
+st.caption(f"Input: {plain(current.caption) or current.source}. A convnet (**{plain(conv_path.stem)}**) against "
+           f"a dense network with about as many weights (**{plain(dense_path.stem)}**): what happens when the digit "
+           f"moves?")
+chosen = pick_digit(current.prep.image, conv_path, current.label)
+heatmaps(current.prep.image, conv_path, dense_path, chosen)
+one_shift(current.prep.image, conv_path, dense_path)
+curves(conv_path, dense_path)

@@ -9,8 +9,7 @@ from mnist_model.inspection import conv_kernels, conv_layer_names, feature_maps
 from mnist_model.snapshots import Timeline, load_timeline, model_at, timeline_path
 from mnist_model.storage import read_card
 from ui import resources
-from ui.current import active_model_path, predictor
-from views.feature_maps import input_or_test_digit
+from ui.current import active_model_path, input_or_test_digit, predictor
 
 NO_TIMELINE = ("This model has no training timeline: only models trained in this app or with "
                "`python -m mnist_model train` keep their weights after every epoch (an uploaded model "

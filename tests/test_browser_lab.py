@@ -1,0 +1,73 @@
+"""Real-browser journeys through the lab's pages: Debian's Chromium drives `streamlit run app.py`."""
+
+import shutil
+
+import pytest
+from browser_support import (
+    CHROMIUM,
+    UNIPEN,
+    draw,
+    launch_browser,
+    load_unipen,
+    render_strokes,
+    running_app,
+    stroke_paths,
+    wait_for_prediction,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"Chromium not found at {CHROMIUM}"),
+    pytest.mark.skipif(not UNIPEN.exists(), reason=f"real pen strokes not found at {UNIPEN}"),
+]
+CANVAS = 320
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with running_app() as url:
+        yield url
+
+
+def clear_digit(label: int) -> list[list[tuple]]:
+    """A pen-drawn ``label`` that the bundled model reads confidently (checked offline), so failures mean the app."""
+    from mnist_model.inference import Predictor
+    from mnist_model.storage import load_model
+
+    predictor = Predictor(load_model())
+    for sample in load_unipen()[::7]:
+        strokes = stroke_paths(sample, CANVAS)
+        if sample["label"] == label:
+            probs = predictor.probabilities(predictor.prepare(render_strokes(strokes, CANVAS)).image)
+            if probs.argmax() == label and probs.max() > 0.95:
+                return strokes
+    raise LookupError(f"no clear {label} among the pen-drawn samples")
+
+
+def test_a_drawn_digit_is_shifted_and_both_networks_heatmaps_show(browser, app_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url)
+    page.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)
+    draw(page, clear_digit(3))
+    assert wait_for_prediction(page) == "3"
+    page.get_by_role("link", name="Shift a digit").click()
+    main = page.locator("[data-testid='stMain']")
+    main.get_by_text("Move the digit around").wait_for(timeout=60_000)
+    heatmaps = main.locator(".stPlotlyChart").filter(has_text="moved right (px)")
+    heatmaps.nth(1).wait_for(timeout=30_000)
+    assert heatmaps.count() == 2
+    assert "classic: convnet" in heatmaps.nth(0).inner_text() and "dense: dense network" in heatmaps.nth(1).inner_text()
+    assert "Input: drawing" in main.locator("[data-testid='stCaptionContainer']").first.inner_text()
+    assert main.get_by_role("combobox", name="Probability of").input_value() == "the digit the convnet reads (3)"
+    assert "Over 50% sure it is a 3: the convnet at" in main.inner_text()
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.close()

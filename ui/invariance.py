@@ -1,0 +1,59 @@
+"""The shift page's shared resources: each model's compiled probability call, and the stored accuracy curves."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from mnist_model.shift import Predict, ShiftCurves, load_or_compute_shift_curves, probability_function, shift_grid
+
+from . import resources
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _probabilities(path: str, mtime: float) -> Predict:
+    predict = probability_function(resources.get_predictor(path).model)
+    predict(np.zeros((1, 28, 28, 1), np.float32))  # trace now, not on the first drawing
+    return predict
+
+
+def probabilities(path: str | os.PathLike) -> Predict:
+    """The model's batch call from images to probabilities, compiled once per model file version."""
+    return _probabilities(*resources.model_key(path))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _grid(path: str, mtime: float, image: np.ndarray, digit: int) -> np.ndarray:
+    return shift_grid(_probabilities(path, mtime), image, digit)
+
+
+def grid(path: str | os.PathLike, image: np.ndarray, digit: int) -> np.ndarray:
+    """``shift_grid`` of the model at ``path``, kept per image so reruns of the page reuse it."""
+    return _grid(*resources.model_key(path), image, digit)
+
+
+@st.cache_resource
+def _curves_cache() -> tuple[threading.Lock, dict]:
+    return threading.Lock(), {}
+
+
+def shift_curves(conv_path: Path, dense_path: Path, progress=None) -> ShiftCurves:
+    """The pair's accuracy against shift, measured once per pair of model files and stored beside them.
+
+    Kept in memory per pair of file versions; the lock makes a class opening the page at
+    once wait for one measurement instead of starting thirty.
+    """
+    key = (resources.model_key(conv_path), resources.model_key(dense_path))
+    lock, store = _curves_cache()
+    with lock:
+        if key not in store:
+            while len(store) >= 4:
+                store.pop(next(iter(store)))
+            store[key] = load_or_compute_shift_curves(
+                resources.get_predictor(conv_path).model, conv_path,
+                resources.get_predictor(dense_path).model, dense_path, progress)
+        return store[key]
