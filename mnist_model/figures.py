@@ -13,16 +13,17 @@ ACTIVATION = "Viridis"
 DIVERGING = "RdBu_r"  # negative weights blue, positive red, zero white
 ACCENT = "#ff4b4b"
 MUTED = "#9aa5b1"
-_MARGIN = dict(l=10, r=10, t=40, b=10)
+MARGIN = dict(l=10, r=10, t=40, b=10)
 _POOL = "#1f77b4"
 _BLOCK_COLORS = {"Conv2D": ACCENT, "Dense": "#2ca02c", "MaxPooling2D": _POOL, "AveragePooling2D": _POOL,
                  "GlobalMaxPooling2D": _POOL, "GlobalAveragePooling2D": _POOL}  # other layers: MUTED
 
 
-def _square(fig: go.Figure, height: int) -> go.Figure:
+def square(fig: go.Figure, height: int) -> go.Figure:
+    """Square pixels, no axes, row 0 at the top: how every image-like figure in the app is laid out."""
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
-    fig.update_layout(height=height, margin=_MARGIN)
+    fig.update_layout(height=height, margin=MARGIN)
     return fig
 
 
@@ -33,7 +34,7 @@ def probability_bars(probs: np.ndarray, title: str = "Probability of each digit"
     fig = go.Figure(go.Bar(x=[str(i) for i in range(10)], y=probs, marker_color=colors,
                            text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs], textposition="outside",
                            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
-    fig.update_layout(title=title, height=300, margin=_MARGIN, yaxis=dict(range=[0, 1.15], tickformat=".0%"),
+    fig.update_layout(title=title, height=300, margin=MARGIN, yaxis=dict(range=[0, 1.15], tickformat=".0%"),
                       xaxis=dict(type="category", title="digit"))
     return fig
 
@@ -67,7 +68,7 @@ def digit_image(image: np.ndarray, title: str = "", height: int = 300, colorscal
     fig = go.Figure(go.Heatmap(z=image, colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=False,
                                hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
     fig.update_layout(title=title)
-    return _square(fig, height)
+    return square(fig, height)
 
 
 def preprocessing_steps(prep, height: int = 260) -> go.Figure:
@@ -137,7 +138,7 @@ def map_grid(maps: np.ndarray, title: str = "", shared_scale: bool = True, cols:
                                              "<extra></extra>"))
     fig.update_layout(title=title)
     width_ratio = tiled.shape[0] / tiled.shape[1]
-    return _square(fig, height or int(120 + 520 * min(width_ratio, 1.4)))
+    return square(fig, height or int(120 + 520 * min(width_ratio, 1.4)))
 
 
 def _per_map_scaled(maps: np.ndarray) -> np.ndarray:
@@ -151,7 +152,7 @@ def vector_strip(values: np.ndarray, title: str = "", label: str = "unit") -> go
     values = np.asarray(values, dtype=float)
     fig = go.Figure(go.Bar(y=values, marker_color=ACCENT if len(values) <= 64 else MUTED,
                            hovertemplate=f"{label} %{{x}}: %{{y:.3f}}<extra></extra>"))
-    fig.update_layout(title=title, height=220, margin=_MARGIN, bargap=0.1,
+    fig.update_layout(title=title, height=220, margin=MARGIN, bargap=0.1,
                       xaxis=dict(title=f"{label} (0-{len(values) - 1})"), yaxis=dict(title="activation"))
     return fig
 
@@ -169,7 +170,7 @@ def training_curves(history: dict[str, list[float]], title: str = "") -> go.Figu
                                          line=dict(dash=dash, color=ACCENT if not prefix else "#1f77b4")),
                               row=1, col=col)
     fig.update_xaxes(title="epoch")
-    fig.update_layout(title=title, height=300, margin=_MARGIN, legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(title=title, height=300, margin=MARGIN, legend=dict(orientation="h", y=-0.25))
     return fig
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from .figures import ACCENT, ACTIVATION, INK, MUTED, _square, digit_image
+from .figures import ACCENT, ACTIVATION, INK, MUTED, digit_image, square
 
 BLOCK = 3  # a filter's top patches are shown as BLOCK x BLOCK
 MIN_PATCH = 8  # smaller patches are enlarged to about this many cells, so the 1-cell gaps look thin
@@ -87,7 +87,7 @@ def patch_mosaic(patches: np.ndarray, activations: np.ndarray, images: np.ndarra
                                hoverongaps=False, hovertemplate="test digit #%{customdata}<extra></extra>"))
     for label in labels:
         fig.add_annotation(**label, showarrow=False, font=dict(size=11, color="black"), yanchor="middle")
-    _square(fig, height or int(40 + 1000 * min(shape[0] / shape[1], 1.0)))
+    square(fig, height or int(40 + 1000 * min(shape[0] / shape[1], 1.0)))
     # no title, so no room kept for one; grey between patches, so white ink at a patch's edge shows where it ends
     return fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor=MUTED)
 

@@ -10,7 +10,7 @@ from .figures import ACCENT, ACTIVATION, MUTED
 
 CONV_COLOR = ACCENT
 DENSE_COLOR = "#1f77b4"
-_MARGIN = dict(l=10, r=10, t=40, b=10)
+MARGIN = dict(l=10, r=10, t=40, b=10)
 
 
 def shift_heatmap(grid: np.ndarray, digit: int, title: str = "", height: int = 360) -> go.Figure:
@@ -29,7 +29,7 @@ def shift_heatmap(grid: np.ndarray, digit: int, title: str = "", height: int = 3
                              marker=dict(symbol="circle-open", size=16, color="white", line=dict(width=3))))
     fig.update_xaxes(title="moved right (px)", dtick=4, constrain="domain")
     fig.update_yaxes(title="moved down (px)", dtick=4, autorange="reversed", scaleanchor="x", constrain="domain")
-    fig.update_layout(title=title, height=height, margin=_MARGIN)
+    fig.update_layout(title=title, height=height, margin=MARGIN)
     return fig
 
 
@@ -42,7 +42,7 @@ def accuracy_curves(shifts: np.ndarray, conv_accuracy: np.ndarray, dense_accurac
                                  hovertemplate=f"{name}<br>" + "moved %{x} px: %{y:.1%}<extra></extra>"))
     fig.update_xaxes(title="digit moved by (px, random direction)", dtick=1)
     fig.update_yaxes(title="test accuracy", tickformat=".0%", range=[0, 1.02])
-    fig.update_layout(height=340, margin=_MARGIN, legend=dict(orientation="h", y=1.1, x=0))
+    fig.update_layout(height=340, margin=MARGIN, legend=dict(orientation="h", y=1.1, x=0))
     return fig
 
 
@@ -62,7 +62,7 @@ def equivariance_maps(of_shifted: np.ndarray, shifted: np.ndarray, inside: np.nd
     fig.update_yaxes(visible=False, autorange="reversed", constrain="domain")
     for col in range(1, 4):
         fig.update_yaxes(scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
-    fig.update_layout(height=height, margin=_MARGIN)
+    fig.update_layout(height=height, margin=MARGIN)
     return fig
 
 
@@ -75,7 +75,7 @@ def unit_bars(original: np.ndarray, moved: np.ndarray, height: int = 260) -> go.
         go.Bar(x=units, y=moved, name="moved digit", marker_color=DENSE_COLOR,
                hovertemplate="unit %{x}: %{y:.2f}<extra>moved digit</extra>"),
     ])
-    fig.update_layout(barmode="group", bargap=0.15, height=height, margin=_MARGIN,
+    fig.update_layout(barmode="group", bargap=0.15, height=height, margin=MARGIN,
                       legend=dict(orientation="h", y=1.15, x=0),
                       xaxis=dict(title=f"unit (0-{len(units) - 1})"), yaxis=dict(title="activation"))
     return fig
