@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="train both networks on 500 .. 60,000 images, test accuracy against training-set size")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--data", help="MNIST npz (default: $MNIST_NPZ, then data/mnist.npz)")
+    p.add_argument("--sizes", type=int, nargs="+", metavar="N",
+                   help="training-set sizes (default 500 1000 2000 5000 10000 60000)")
+    p.add_argument("--seeds", type=int, help="runs per size below the full set (default 3)")
+    p.add_argument("--min-steps", type=int, help="gradient steps every run takes at least (default 2000)")
+    p.add_argument("--out", help="also write the results JSON here (atomically)")
     p.set_defaults(run=_lazy("data_efficiency", "cli_data_efficiency"))
 
     p = sub.add_parser("receptive-field", help="each layer's receptive field on the input and its jump")
@@ -126,6 +131,7 @@ def cmd_summary(args, argv) -> int:
 
 def cmd_train(args, argv) -> int:
     from .config import TrainConfig
+    from .snapshots import write_timeline
     from .storage import make_card, save_model
     from .training import train
 
@@ -140,6 +146,7 @@ def cmd_train(args, argv) -> int:
     result = train(config, args.data, verbose=1)
     card = make_card(result, command="python -m mnist_model " + shlex.join(argv))
     save_model(result.model, out, card)
+    write_timeline(result, out, args.data)
     print(f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}, "
           f"{result.seconds:.0f} s of training; saved {out}")
     return 0
@@ -152,18 +159,17 @@ def _default_units(arch: str) -> int:
 
 
 def cmd_evaluate(args, argv) -> int:
-    from .data import load_prepared
-    from .inference import evaluate
+    from .data import load_mnist
+    from .evaluation import confusion_table, evaluate_model
     from .storage import PRETRAINED_MODEL, load_model
 
     path = Path(args.model or PRETRAINED_MODEL)
-    scores = evaluate(load_model(path), *load_prepared(args.data)[1])
-    scores["model"] = str(path)
+    result = evaluate_model(load_model(path), *load_mnist(args.data)[1])
     if args.json:
-        print_json(scores)
+        print_json({**result.to_dict(), "model": str(path)})
     else:
-        print(f"{path}: test accuracy {scores['test_accuracy']:.4f}, "
-              f"test loss {scores['test_loss']:.4f} on {scores['n']} images")
+        print(f"{path}: test accuracy {result.accuracy:.4f}, test loss {result.loss:.4f} on {result.n} images\n")
+        print(confusion_table(result))
     return 0
 
 

@@ -1,0 +1,107 @@
+"""How good is it: the active model's answers on all 10,000 MNIST test digits."""
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from mnist_model.data import DataError
+from mnist_model.evaluation import Evaluation
+from mnist_model.figures_evaluation import class_accuracy_bars, confusion_heatmap, digit_tile, selected_cell
+from ui import evaluation as evaluations
+from ui import resources
+from ui.current import active_model_path
+from ui.text import plain
+
+GALLERY = 40  # mistakes shown at most
+CELL_GALLERY = 16  # digits of one square shown at most, about as tall as the matrix beside them
+TILE = 80  # a gallery digit's width in pixels
+TESTING = "Testing the model on 10,000 digits (once per model) ..."
+
+
+def sure(confidence: float) -> str:
+    """How sure the model was, never rounded up to 100%."""
+    return ">99%" if confidence > 0.99 else f"{confidence:.0%}"
+
+
+def gallery(result: Evaluation, indices: np.ndarray, captions: list[str]) -> None:
+    """Test digits with a caption each, framed green when read right and red when read wrong."""
+    images = resources.test_images()[0]
+    tiles = [digit_tile(images[i], result.predicted[i] == result.labels[i]) for i in indices]
+    st.image(tiles, caption=captions, width=TILE)
+
+
+def scores(result: Evaluation) -> None:
+    overall, wrong, hardest = st.columns(3)
+    overall.metric("Test accuracy", f"{result.accuracy:.2%}")
+    wrong.metric("Mistakes", f"{len(result.misclassified):,}", f"of {result.n:,} test digits",
+                    delta_color="off", delta_arrow="off")
+    digit = int(np.nanargmin(result.per_class_accuracy))
+    hardest.metric("Hardest digit", str(digit), f"{result.per_class_accuracy[digit]:.1%} read right",
+                   delta_color="off", delta_arrow="off")
+    st.plotly_chart(class_accuracy_bars(result.per_class_accuracy), key="eval_classes",
+                    config={"displayModeBar": False})
+
+
+def confusion(result: Evaluation) -> None:
+    st.subheader("What it said for each digit")
+    st.caption("Each row is a true digit, each column what the model said: green squares are right answers, "
+               "red ones mistakes. Click a square to see those test digits.")
+    matrix, digits = st.columns([3, 2])
+    with matrix:
+        state = st.plotly_chart(confusion_heatmap(result.confusion), on_select="rerun", selection_mode="points",
+                                key="eval_confusion", config={"displayModeBar": False})
+    with digits:
+        cell_digits(result, selected_cell(state.selection))
+
+
+def cell_digits(result: Evaluation, cell: tuple[int, int] | None) -> None:
+    """The test digits of the chosen square; until one is chosen, those of the commonest mix-up."""
+    if cell is None:
+        cell = result.commonest_mistake() or (0, 0)
+        st.caption("No square chosen yet, so here is the mix-up it makes most often.")
+    true, said = cell
+    indices = result.cell(true, said)
+    what = f"{true}s read right" if true == said else f"{true}s read as {said}"
+    shown = indices[:CELL_GALLERY]
+    surest = f", the {len(shown)} it was surest about" if len(indices) > len(shown) else ""
+    how_sure = " Under each, how sure it was." if len(shown) else ""
+    st.markdown(f"**{what}**: {len(indices):,} test digits{surest}.{how_sure}")
+    if len(shown):  # an empty square: its count, 0, says it all
+        gallery(result, shown, [f"{sure(result.confidence[i])} sure" for i in shown])
+
+
+def mistakes(result: Evaluation) -> None:
+    st.subheader("Its mistakes, surest first")
+    wrong = result.misclassified
+    if not len(wrong):
+        st.info("It read every test digit right.")
+        return
+    st.caption("The test digits it read wrong, the ones it was surest about first. Under each: the true digit → "
+               "what it said, and how sure it was. Some would fool a person too; others show what it has not learnt."
+               + (f" Here are {GALLERY} of its {len(wrong):,} mistakes." if len(wrong) > GALLERY else ""))
+    shown = wrong[:GALLERY]
+    gallery(result, shown, [f"{result.labels[i]} → {result.predicted[i]}, {sure(result.confidence[i])}" for i in shown])
+
+
+def evaluate_once(path: Path) -> Evaluation | None:
+    """The model's evaluation, with a progress bar the first time; None (said on the page) without MNIST."""
+    bar = st.empty()
+    try:
+        return evaluations.evaluation(path, progress=lambda done: bar.progress(done, text=TESTING))
+    except DataError as err:
+        st.error(plain(err, limit=400))
+        return None
+    finally:
+        bar.empty()
+
+
+st.title("How good is it")
+path = active_model_path()
+evaluated = evaluate_once(path)
+if evaluated is not None:
+    st.caption(f"**{plain(path.stem)}** read all {evaluated.n:,} MNIST test digits, handwriting it never saw while "
+               "learning. This is how often it was right, and where it went wrong.")
+    scores(evaluated)
+    confusion(evaluated)
+    mistakes(evaluated)
