@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.classroom import class_sidebar
 from ui.current import PREDICTOR
 from ui.sidebar import render_sidebar
 from ui.streamlit_fixes import keep_keras_state
@@ -25,7 +26,18 @@ pages = {
         st.Page("views/data_efficiency.py", title="Learning from few digits", icon=":material/show_chart:"),
         st.Page("views/hierarchy.py", title="What each unit sees", icon=":material/center_focus_strong:"),
     ],
+    "Ask the network": [
+        st.Page("views/explain.py", title="Why this answer", icon=":material/help:"),
+        st.Page("views/knockout.py", title="Switch filters off", icon=":material/power_settings_new:"),
+        st.Page("views/evaluation.py", title="How good is it", icon=":material/fact_check:"),
+        st.Page("views/compare.py", title="Compare two models", icon=":material/compare:"),
+        st.Page("views/timeline.py", title="How it learned", icon=":material/timeline:"),
+    ],
+    "Classroom": [
+        st.Page("views/teacher.py", title="Teacher", icon=":material/school:"),
+    ],
 }
 page = st.navigation(pages)
+class_sidebar()
 st.session_state[PREDICTOR] = render_sidebar()
 page.run()

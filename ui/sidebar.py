@@ -19,6 +19,7 @@ from mnist_model.storage import (
 )
 
 from . import resources
+from .classroom import students_locked
 from .current import MODEL_PATH, active_model_path
 from .text import plain
 from .training_job import JobState
@@ -186,9 +187,13 @@ def training_controls() -> None:
                                         augment=augment, validation_split=0.1)
         left, right = st.columns(2)
         active = job.state().active
-        left.button("Train", key="train", type="primary", width="stretch", disabled=active,
+        locked = students_locked()
+        left.button("Train", key="train", type="primary", width="stretch", disabled=active or locked,
                     on_click=_start, args=(job, config))
-        right.button("Stop", key="stop_training", width="stretch", disabled=not active, on_click=job.stop)
+        right.button("Stop", key="stop_training", width="stretch", disabled=not active or locked,
+                     on_click=job.stop)
+        if locked:
+            st.caption("Your class is running, so only your teacher can start or stop training.")
 
 
 def _start(job, config: TrainConfig) -> None:

@@ -8,6 +8,7 @@ from mnist_model.familiarity import UNFAMILIAR
 from mnist_model.figures import pixels, preprocessing_steps, probability_bars
 from mnist_model.preprocess import UPLOAD_TYPES, ImageError, canvas_to_mnist, doubts, read_upload
 from ui import resources
+from ui.classroom import send_to_class
 from ui.current import CurrentInput, active_model_path, keep, kept, kept_toggle, predictor, set_input
 from ui.text import plain
 
@@ -166,6 +167,7 @@ def input_and_answer() -> None:
         set_input(current)
     with right:
         show_prediction(current)
+        send_to_class(current)
     what_the_network_sees(current)
 
 

@@ -1,0 +1,48 @@
+"""Classroom mode's engine: the class store, its exports, the job lease, join QR codes, fine-tuning.
+
+No Streamlit here; pages call these plain functions. ``import classroom`` stays light (no
+TensorFlow): the fine-tune lives in ``classroom.finetune``, imported by whoever trains.
+"""
+
+from .db import (
+    ClassClosed,
+    ClassNotFound,
+    ClassStoreError,
+    ClassStoreUnavailable,
+    RateLimited,
+    Store,
+    UnknownStudent,
+    connect,
+    default_url,
+)
+from .export import drawing_arrays, export_csv, export_npz
+from .leases import Lease, acquire_job_lease, job_lease, release_job_lease, renew_job_lease
+from .store import (
+    ClassInfo,
+    ClassSummary,
+    DrawingRecord,
+    check_teacher_password,
+    class_drawings,
+    class_summary,
+    clean_text,
+    close_class,
+    create_class,
+    drawing,
+    find_class,
+    image_to_uint8,
+    join,
+    list_classes,
+    normalize_code,
+    send_drawing,
+    student_drawings,
+    withdraw,
+)
+
+__all__ = [
+    "ClassClosed", "ClassInfo", "ClassNotFound", "ClassStoreError", "ClassStoreUnavailable", "ClassSummary",
+    "DrawingRecord", "Lease", "RateLimited", "Store", "UnknownStudent", "acquire_job_lease", "check_teacher_password",
+    "class_drawings", "class_summary", "clean_text", "close_class", "connect", "create_class", "default_url",
+    "drawing", "drawing_arrays", "export_csv", "export_npz", "find_class", "image_to_uint8", "job_lease", "join",
+    "list_classes", "normalize_code", "release_job_lease", "renew_job_lease", "send_drawing", "student_drawings",
+    "withdraw",
+]

@@ -1,0 +1,174 @@
+"""A fine-tune on a class's digits in its own process: ``python -m classroom.finetune_worker``.
+
+Like ``mnist_model.train_worker``: the first stdin line is a JSON request ``{"db": URL,
+"code": CODE, "model_path": ..., "models_dir": ..., "config": {...}}``; a later ``stop``
+line, or stdin closing, cancels. Progress comes back as JSON lines (``progress`` with
+``done`` and ``message``) and the last line is the outcome, ``done``, ``cancelled`` or
+``failed``. While it runs the worker holds the store's job lease and renews it, so only one
+training runs per store, whichever server started it, and every server can show its progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from mnist_model.train_worker import PRIORITY
+
+from .db import connect
+from .export import drawing_arrays
+from .leases import acquire_job_lease, release_job_lease, renew_job_lease
+from .store import class_drawings
+
+LEASE_TTL_S = 60.0  # a crashed worker frees the store this long after its last renewal
+RENEW_EVERY_S = 10.0
+
+
+def owner_id() -> str:
+    """Who holds the lease: unique per worker, readable in the database."""
+    return f"finetune:{socket.gethostname()}:{os.getpid()}"
+
+
+def new_model_path(models_dir: Path, code: str) -> Path:
+    """``class-CODE-{date-time}.keras``, never overwriting a model."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, n = models_dir / f"class-{code}-{stamp}.keras", 2
+    while path.exists():
+        path, n = models_dir / f"class-{code}-{stamp}-{n}.keras", n + 1
+    return path
+
+
+class Renewer:
+    """Renews the lease in a thread and records the latest progress there for other servers to read."""
+
+    def __init__(self, store, owner: str, code: str):
+        self.store, self.owner, self.code = store, owner, code
+        self.state = {"code": code, "done": 0.0, "message": "Starting ..."}
+        self.lost, self._stop = threading.Event(), threading.Event()
+
+    def report(self, done: float, message: str) -> None:
+        self.state = {"code": self.code, "done": round(float(done), 3), "message": message}
+
+    def run(self) -> None:
+        while not self._stop.wait(RENEW_EVERY_S):
+            if not renew_job_lease(self.store, self.owner, LEASE_TTL_S, self.state):
+                self.lost.set()  # another job took over a lapsed lease: this one must stop
+                return
+
+    def start(self) -> None:
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def run_job(request: dict, emit, cancel: threading.Event) -> dict:
+    """Fine-tune as ``request`` says, holding the store's lease; returns the outcome event (never raises)."""
+    try:
+        store = connect(request["db"])
+        owner = owner_id()
+        if not acquire_job_lease(store, owner, LEASE_TTL_S):
+            return {"event": "failed", "message": "Another training job is running on this class store; "
+                                                  "wait for it to finish."}
+    except Exception as err:  # the outcome must always reach the server as a sentence
+        return {"event": "failed", "message": f"The class store could not be used: {err}"}
+    renewer = Renewer(store, owner, request["code"])
+    renewer.start()
+    try:
+        return _finetune(request, store, renewer, emit, cancel)
+    finally:
+        renewer.stop()
+        with contextlib.suppress(Exception):  # the lease lapses on its own if the store is gone
+            release_job_lease(store, owner)
+        store.close()
+
+
+def _finetune(request: dict, store, renewer: Renewer, emit, cancel: threading.Event) -> dict:
+    from mnist_model.data import load_prepared
+    from mnist_model.familiarity import load_or_fit_familiarity
+    from mnist_model.storage import load_model, save_model
+    from mnist_model.training import TrainingCancelled, TrainingDiverged
+
+    from .finetune import FinetuneConfig, finetune
+
+    def progress(done: float, message: str) -> None:
+        renewer.report(done, message)
+        emit({"event": "progress", "done": done, "message": message})
+        if renewer.lost.is_set():
+            cancel.set()
+
+    try:
+        code = request["code"]
+        records = class_drawings(store, code)
+        x, y, students = drawing_arrays(records)
+        config = FinetuneConfig(**request.get("config", {}))
+        progress(0.0, "Loading the model and MNIST ...")
+        model = load_model(request["model_path"])
+        result = finetune(model, x, y, students, load_prepared(), config, progress, cancel)
+        progress(1.0, "Saving the new model ...")
+        models_dir = Path(request["models_dir"])
+        models_dir.mkdir(parents=True, exist_ok=True)
+        path = new_model_path(models_dir, code)
+        save_model(result.model, path, _card(result, request, len(records), len(set(students))))
+        load_or_fit_familiarity(result.model, path)  # here, off the server, not on a student's first drawing
+    except TrainingCancelled as err:
+        return {"event": "cancelled", "message": f"{err} The previous models are untouched."}
+    except (TrainingDiverged, ValueError) as err:
+        return {"event": "failed", "message": str(err)}
+    except Exception as err:  # the outcome must always reach the server as a sentence
+        return {"event": "failed", "message": f"Fine-tuning failed: {type(err).__name__}: {err}"}
+    scores = {k: getattr(result, k) for k in ("class_accuracy_before", "class_accuracy_after",
+                                              "mnist_accuracy_before", "mnist_accuracy_after")}
+    return {"event": "done", "model_path": str(path), **scores,
+            "message": f"Saved as {path.name}: held-out class drawings {scores['class_accuracy_before']:.0%} → "
+                       f"{scores['class_accuracy_after']:.0%}, MNIST test {scores['mnist_accuracy_before']:.2%} → "
+                       f"{scores['mnist_accuracy_after']:.2%}."}
+
+
+def _card(result, request: dict, n_drawings: int, n_students: int) -> dict:
+    """The new model's card: what the picker shows, and which class data it saw."""
+    return {
+        "recipe": f"class {request['code']} fine-tune",
+        "test_accuracy": result.mnist_accuracy_after,
+        "params": result.model.count_params(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "fine-tuned on a class in the app",
+        "fine_tuned_from": Path(request["model_path"]).name,
+        "class_code": request["code"],
+        "class_drawings": n_drawings,
+        "class_students": n_students,
+        "finetune": result.card(),
+    }
+
+
+def _listen(cancel: threading.Event) -> None:
+    for line in sys.stdin:
+        if line.strip() == "stop":
+            break
+    cancel.set()
+
+
+def main() -> None:
+    os.nice(PRIORITY)
+    out, lock = sys.stdout, threading.Lock()
+
+    def emit(event: dict) -> None:
+        with lock:
+            out.write(json.dumps(event, allow_nan=False) + "\n")
+            out.flush()
+
+    request = json.loads(sys.stdin.readline() or "{}")
+    cancel = threading.Event()
+    threading.Thread(target=_listen, args=(cancel,), daemon=True).start()
+    with contextlib.suppress(BrokenPipeError):
+        emit(run_job(request, emit, cancel))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""A lesson in a real browser: the teacher makes a class, a student joins by its link, draws and sends."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+from browser_support import CHROMIUM, draw, launch_browser, running_app, wait_for_prediction
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"Chromium not found at {CHROMIUM}"),
+]
+playwright_api = pytest.importorskip("playwright.sync_api")
+PASSWORD = "correct horse"
+ONE = [[(160, 50), (162, 270)]]  # one straight stroke: every model reads a 1
+
+
+def teacher_creates_class(browser, url: str) -> tuple[object, str]:
+    """Log in on the Teacher page and create a class; returns the page and the join link."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{url}/teacher")
+    page.locator(".st-key-teacher_password_input input").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_placeholder("e.g. 9B, Tuesday").fill("9B")
+    page.get_by_role("button", name="Create class").click()
+    link = page.locator("[data-testid='stCode']").first
+    link.wait_for(timeout=30_000)
+    return page, link.inner_text().strip()
+
+
+def student_sends(browser, link: str, nickname: str, strokes, digit: int):
+    """Open the join link, join with a nickname, draw, say which digit was meant, send."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(link)
+    page.locator(".st-key-class_nickname input").fill(nickname)
+    page.get_by_role("button", name="Join").click()
+    page.get_by_text("In class").wait_for(timeout=30_000)
+    page.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)
+    draw(page, strokes)
+    wait_for_prediction(page, timeout=30)
+    page.locator(".st-key-intended_digit button", has_text=str(digit)).first.click()
+    send = page.locator(".st-key-send_to_class button")
+    page.wait_for_function("b => !b.disabled", arg=send.element_handle(), timeout=15_000)
+    send.click()
+    page.get_by_text("What you sent (1)").wait_for(timeout=15_000)
+    return page
+
+
+def dashboard_count(page, timeout: float = 20.0, wanted: str = "1") -> str:
+    """The dashboard's 'Drawings' number once it shows ``wanted`` (it polls the store every 2 s)."""
+    metric = page.locator("[data-testid='stMetric']", has_text="Drawings")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if metric.count() and wanted in metric.first.inner_text().split():
+            return wanted
+        time.sleep(0.2)
+    raise TimeoutError(f"the dashboard never showed {wanted} drawing(s): {metric.all_inner_texts()}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+def test_student_drawing_reaches_the_teachers_dashboard(browser, tmp_path):
+    env = {"CONVNET_LAB_DB": f"sqlite:///{tmp_path / 'classroom.db'}", "CONVNET_LAB_TEACHER_PASSWORD": PASSWORD,
+           "CONVNET_LAB_MODELS": str(tmp_path / "models")}
+    with running_app(env) as url:
+        teacher, link = teacher_creates_class(browser, url)
+        assert "?class=" in link
+        student = student_sends(browser, link, "<b>Ada</b>", ONE, 1)
+        assert dashboard_count(teacher) == "1"
+        assert "<b>Ada</b>" in student.locator("[data-testid='stSidebar']").inner_text()  # shown, not rendered

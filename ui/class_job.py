@@ -1,0 +1,173 @@
+"""The server side of a fine-tune on a class's digits: one worker process, its progress, the teacher's panel."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+
+import streamlit as st
+
+import classroom
+from classroom.finetune import too_few
+
+from . import resources
+from .current import active_model_path
+from .text import plain
+
+APP_ROOT = resources.APP_ROOT
+POLL_S = 1.0
+
+
+@dataclass(frozen=True)
+class FinetuneState:
+    """What the panel shows of this server's fine-tune."""
+
+    status: str = "idle"  # idle, running, stopping, done, cancelled, failed
+    code: str = ""
+    done: float = 0.0
+    message: str = ""
+    outcome: dict | None = None  # the worker's last line, with the accuracies before and after
+    started: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("running", "stopping")
+
+
+class FinetuneJob:
+    """At most one fine-tune per server process (the store's lease makes it one per store)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._state = FinetuneState()
+        self._process: subprocess.Popen | None = None
+
+    def state(self) -> FinetuneState:
+        with self._lock:
+            return self._state
+
+    def start(self, code: str, model_path: str) -> bool:
+        """Start the worker; False when this server already runs one."""
+        with self._lock:
+            if self._state.active:
+                return False
+            self._state = FinetuneState("running", code, message="Starting: loading TensorFlow ...",
+                                        started=time.time())
+            self._process = _spawn({"db": classroom.default_url(), "code": code, "model_path": model_path,
+                                    "models_dir": str(resources.models_dir()), "config": _config()})
+        threading.Thread(target=self._follow, args=(self._process,), name="finetune", daemon=True).start()
+        return True
+
+    def stop(self) -> None:
+        with self._lock:
+            if not self._state.active:
+                return
+            self._state = replace(self._state, status="stopping", message="Stopping after this batch ...")
+            try:
+                self._process.stdin.write("stop\n")
+                self._process.stdin.flush()
+            except (OSError, ValueError):  # already gone: _follow reports how it ended
+                pass
+
+    def _follow(self, process: subprocess.Popen) -> None:
+        outcome = None
+        for line in process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "progress":
+                with self._lock:
+                    self._state = replace(self._state, done=event["done"], message=event["message"])
+            else:
+                outcome = event
+        process.wait()
+        if outcome is None:
+            process.errlog.seek(0)
+            last = process.errlog.read()[-2000:].strip().splitlines()
+            outcome = {"event": "failed", "message": f"The fine-tune process ended unexpectedly "
+                                                     f"({last[-1] if last else process.returncode})."}
+        with self._lock:
+            self._state = replace(self._state, status=outcome["event"], message=outcome.get("message", ""),
+                                  outcome=outcome)
+        resources.forget_models()
+
+
+def _config() -> dict:
+    """Tests shrink the fine-tune with $CONVNET_LAB_TRAIN_LIMIT, as they shrink training."""
+    limit = os.environ.get("CONVNET_LAB_TRAIN_LIMIT")
+    return {"epochs": 1, "mnist_per_epoch": int(limit)} if limit else {}
+
+
+def _spawn(request: dict) -> subprocess.Popen:
+    errlog = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open for the process' lifetime)
+    process = subprocess.Popen([sys.executable, "-m", "classroom.finetune_worker"], cwd=APP_ROOT,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, text=True, bufsize=1)
+    process.errlog = errlog
+    process.stdin.write(json.dumps(request) + "\n")
+    process.stdin.flush()
+    return process
+
+
+@st.cache_resource
+def finetune_job() -> FinetuneJob:
+    """This server's fine-tune, shared by its sessions."""
+    return FinetuneJob()
+
+
+def panel(store: classroom.Store, code: str) -> None:
+    """The teacher's fine-tune: why not yet, or the button; then progress and before/after."""
+    st.caption("Train a copy of the active model a little more on MNIST plus half the students' drawings, "
+               "then check it on the other half's drawings, which it never saw.")
+    summary = classroom.class_summary(store, code)
+    reason = too_few(summary.n_drawings, summary.n_students)
+    job = finetune_job()
+    state = job.state()
+    start, stop = st.columns(2)
+    start.button("Fine-tune on this class", key="finetune", type="primary", disabled=bool(reason) or state.active,
+                 on_click=_start, args=(job, store, code), width="stretch")
+    stop.button("Stop", key="stop_finetune", disabled=not state.active, on_click=job.stop, width="stretch")
+    if reason:
+        st.info(reason)
+    st.fragment(_progress, run_every=POLL_S)(store)
+
+
+def _start(job: FinetuneJob, store: classroom.Store, code: str) -> None:
+    lease = classroom.job_lease(store)
+    if lease is not None:
+        st.toast("A training job is already running on this class store; wait for it to finish.")
+        return
+    job.start(code, str(active_model_path()))
+
+
+def _progress(store: classroom.Store) -> None:
+    state = finetune_job().state()
+    if state.active:
+        st.progress(min(1.0, state.done), text=plain(state.message, limit=200))
+    elif state.status == "done":
+        _before_after(state.outcome)
+    elif state.status in ("failed", "cancelled"):
+        st.warning(plain(state.message, limit=600))
+    else:
+        lease = classroom.job_lease(store)
+        if lease is not None and lease.state.get("message"):
+            st.progress(min(1.0, lease.state.get("done", 0.0)),
+                        text=f"On another server: {plain(lease.state['message'], limit=200)}")
+
+
+def _before_after(outcome: dict) -> None:
+    st.success(plain(outcome["message"], limit=600))
+    held, mnist = st.columns(2)
+    held.metric("Held-out class drawings", f"{outcome['class_accuracy_after']:.1%}",
+                f"{outcome['class_accuracy_after'] - outcome['class_accuracy_before']:+.1%} "
+                f"(was {outcome['class_accuracy_before']:.1%})")
+    mnist.metric("MNIST test set", f"{outcome['mnist_accuracy_after']:.2%}",
+                 f"{outcome['mnist_accuracy_after'] - outcome['mnist_accuracy_before']:+.2%} "
+                 f"(was {outcome['mnist_accuracy_before']:.2%})")
+    st.caption("The new model is in the model picker in the sidebar; choose it to use it.")

@@ -1,0 +1,202 @@
+"""Classroom mode's session glue: the class store, the class a student joined, the teacher's login.
+
+Everything here calls plain functions of ``classroom``; a store that cannot be reached
+turns into one sentence on the page, and the app keeps drawing and predicting.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+import classroom
+from classroom.db import ClassStoreError, ClassStoreUnavailable, RateLimited
+
+from .current import CurrentInput, active_model_path, predictor
+from .text import plain
+
+QUERY_KEY = "class"  # the join link's ?class=CODE
+STUDENT = "class_student"  # this session's membership: {"code", "name", "student", "nickname"}
+TEACHER = "teacher_logged_in"
+PASSWORD_ENV = "CONVNET_LAB_TEACHER_PASSWORD"
+_SENT_URL = "class_sent_drawing"  # the drawing last sent, so one drawing is not sent twice by accident
+_CLIENT = "class_client_key"
+_NOTICE = "class_notice"
+_SEND_NOTICE = "class_send_notice"
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> classroom.Store:
+    return classroom.connect(url)
+
+
+def get_store() -> classroom.Store:
+    """The class store this server uses (``$CONVNET_LAB_DB``, else the SQLite file), opened once per URL.
+
+    Raises:
+        ClassStoreUnavailable: it cannot be opened; the caller says so and carries on.
+    """
+    return _store(classroom.default_url())
+
+
+def membership() -> dict | None:
+    """The class this session joined, or None."""
+    return st.session_state.get(STUDENT)
+
+
+def students_locked() -> bool:
+    """Whether this session is a student in a class: then only the teacher starts or stops training."""
+    return membership() is not None and not st.session_state.get(TEACHER)
+
+
+def class_sidebar() -> None:
+    """In the sidebar: the join box for ``?class=CODE``, or the badge of the class joined."""
+    wanted = st.query_params.get(QUERY_KEY)
+    joined = membership()
+    if joined is None and not wanted:
+        return
+    with st.sidebar:
+        if joined is not None:
+            _badge(joined)
+        else:
+            _join_box(wanted)
+        notice = st.session_state.pop(_NOTICE, None)
+        if notice:
+            st.warning(notice)
+
+
+def _badge(joined: dict) -> None:
+    who = f" as **{plain(joined['nickname'])}**" if joined["nickname"] else ""
+    st.success(f"In class **{plain(joined['name'])}** ({joined['code']}){who}.", icon=":material/school:")
+    st.button("Leave the class", key="leave_class", on_click=_leave)
+
+
+def _join_box(code: str) -> None:
+    try:
+        info = classroom.find_class(get_store(), code)
+    except ClassStoreError as err:  # wrong code, closed class, store unavailable: say it, keep working
+        st.warning(f"{plain(err, limit=400)} The app works as usual without a class.")
+        return
+    with st.form("join_class", border=True):
+        st.markdown(f"Join the class **{plain(info.name)}** ({info.code})")
+        st.text_input("Nickname (optional)", key="class_nickname", max_chars=40,
+                      help="Any name your teacher will see next to your drawings. No real name needed.")
+        st.form_submit_button("Join", type="primary", on_click=_join, args=(info.code, info.name))
+
+
+def _join(code: str, name: str) -> None:
+    nickname = classroom.clean_text(st.session_state.get("class_nickname", ""), 40)
+    try:
+        student = classroom.join(get_store(), code, nickname)
+    except ClassStoreError as err:
+        st.session_state[_NOTICE] = str(err)
+        return
+    st.session_state[STUDENT] = {"code": code, "name": name, "student": student, "nickname": nickname}
+    st.session_state["nickname"] = nickname or None  # credited when this student uploads a model
+
+
+def _leave() -> None:
+    st.session_state.pop(STUDENT, None)
+    st.session_state.pop("nickname", None)
+    st.query_params.pop(QUERY_KEY, None)
+
+
+def send_to_class(current: CurrentInput | None) -> None:
+    """Below the prediction, for a student in a class: say which digit was meant, send it, see what was sent."""
+    joined = membership()
+    if joined is None or current is None or current.prep.empty or current.source == "test digit":
+        return
+    with st.container(key="class_send", border=True):
+        st.markdown(f"**Send to your class** {plain(joined['name'])}")
+        intended = st.pills("Which digit did you mean?", list(range(10)), key="intended_digit")
+        already = st.session_state.get(_SENT_URL) is current
+        st.button("Send to class", key="send_to_class", type="primary", disabled=intended is None or already,
+                  on_click=_send, args=(joined, current))
+        if already:
+            st.caption("Sent. Draw another digit to send more.")
+        flash = st.session_state.pop(_SEND_NOTICE, None)
+        if flash:
+            st.warning(flash)
+        _sent_list(joined)
+
+
+def _send(joined: dict, current: CurrentInput) -> None:
+    """Button callback: one transaction in the store; a failure leaves the drawing on the canvas and says why."""
+    probs = predictor().probabilities(current.prep.image)
+    digit = int(np.argmax(probs))
+    try:
+        classroom.send_drawing(
+            get_store(), joined["student"], classroom.image_to_uint8(current.prep.image),
+            intended=int(st.session_state["intended_digit"]), predicted=digit, confidence=float(probs[digit]),
+            model_name=active_model_path().stem, model_digest=_digest(), canvas_png=_canvas_png(current))
+    except RateLimited as err:
+        st.session_state[_SEND_NOTICE] = str(err)
+        return
+    except ClassStoreError as err:
+        st.session_state[_SEND_NOTICE] = f"Not sent: {err} Your drawing is still on the canvas."
+        return
+    st.session_state[_SENT_URL] = current
+
+
+def _digest() -> str:
+    from . import resources
+
+    return resources.digest(active_model_path())
+
+
+def _canvas_png(current: CurrentInput) -> bytes:
+    """The drawing as the student made it (white ink on black), before it was shrunk to 28x28."""
+    ink = np.clip(np.asarray(current.prep.ink, np.float64) * 255, 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(ink).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _sent_list(joined: dict) -> None:
+    try:
+        sent = classroom.student_drawings(get_store(), joined["student"])
+    except ClassStoreError as err:
+        st.caption(plain(err, limit=400))
+        return
+    if not sent:
+        return
+    with st.expander(f"What you sent ({len(sent)})"):
+        for record in reversed(sent[-12:]):
+            image, text, button = st.columns([1, 3, 2], vertical_alignment="center")
+            image.image(record.image, width=56, clamp=True)
+            verdict = "read right" if record.right else f"read as {record.predicted}"
+            text.markdown(f"A **{record.intended}**, {verdict} ({record.confidence:.0%})")
+            button.button("Withdraw", key=f"withdraw_{record.id}", on_click=_withdraw,
+                          args=(joined["student"], record.id))
+
+
+def _withdraw(student: str, drawing_id: int) -> None:
+    try:
+        classroom.withdraw(get_store(), student, drawing_id)
+    except ClassStoreError as err:
+        st.session_state[_SEND_NOTICE] = str(err)
+
+
+def teacher_password() -> str:
+    """The configured teacher password: Streamlit secrets first, then the environment; '' when none."""
+    try:
+        configured = st.secrets.get("teacher_password")
+    except FileNotFoundError:  # no secrets file at all
+        configured = None
+    return str(configured or os.environ.get(PASSWORD_ENV) or "")
+
+
+def client_key() -> str:
+    """Whom wrong passwords are counted against: the browser's address, else this session."""
+    if _CLIENT not in st.session_state:
+        st.session_state[_CLIENT] = f"session:{secrets.token_hex(8)}"
+    return f"ip:{st.context.ip_address}" if st.context.ip_address else st.session_state[_CLIENT]
+
+
+def unavailable_note(err: ClassStoreUnavailable) -> None:
+    st.warning(f"The class is unavailable: {plain(err, limit=400)}", icon=":material/cloud_off:")

@@ -1,0 +1,101 @@
+"""Why this answer: Grad-CAM, occlusion and integrated gradients, side by side on the current input."""
+
+import numpy as np
+import streamlit as st
+
+from mnist_model.explain import (
+    MIN_CAM_SIDE,
+    OCCLUSION_PATCH,
+    cam_layer,
+    grad_cam,
+    integrated_gradients,
+    occlusion,
+    on_pixels,
+    spread,
+)
+from mnist_model.figures_explain import Overlay, explanation_panels, percent
+from mnist_model.inspection import conv_layer_names
+from ui import resources
+from ui.ask import describe, switchboard
+from ui.current import active_model_path, input_or_test_digit, predictor
+
+PATCHES = (4, 6, 8, 10)  # side of the grey square a student can pick, in pixels
+
+
+def pick_digit(read: int, label: int | None) -> int:
+    """The class to explain: the network's answer unless the student picks another."""
+    options = [None, *range(10)]
+    choice = st.selectbox("Explain the probability of", options, key="explain_digit",
+                          format_func=lambda d: f"its answer ({read})" if d is None else str(d),
+                          help=None if label is None else f"The true label of this test digit is {label}.")
+    return read if choice is None else choice
+
+
+def pick_cam_layer(convs: list[str], shapes: dict[str, tuple]) -> str:
+    """The Grad-CAM layer: the deepest conv with a map fine enough to point at strokes, unless picked."""
+    best = cam_layer(predictor().model)
+    layer = st.segmented_control("Grad-CAM on", convs, default=best, key=f"explain_layer_{'|'.join(convs)}",
+                                 format_func=lambda n: f"{n} ({shapes[n][0]}x{shapes[n][1]})") or best
+    coarse = [n for n in convs[convs.index(best) + 1:] if min(shapes[n]) < MIN_CAM_SIDE]
+    if layer in coarse:
+        st.caption(f"{layer}'s map is only {shapes[layer][0]}x{shapes[layer][1]}: each square stands for a big "
+                   f"part of the image, too coarse to point at a stroke. Compare it with {best}.")
+    elif coarse:
+        st.caption(f"Grad-CAM uses {best}: {', '.join(coarse)} comes later and knows more, but its "
+                   f"{shapes[coarse[0]][0]}x{shapes[coarse[0]][1]} map is too coarse to point at a stroke.")
+    return layer
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _maps(model_key: tuple, image: np.ndarray, digit: int, layer: str | None, patch: int) -> list[np.ndarray]:
+    """The three maps, kept per input, so changing a choice and changing it back costs nothing."""
+    model = resources.get_predictor(model_key[0]).model
+    cam = on_pixels(grad_cam(model, image, digit, layer), model, layer) if layer else None
+    drops = occlusion(switchboard(model_key[0]).probabilities, image, digit, patch=patch)
+    return [cam, drops, spread(integrated_gradients(model, image, digit))]
+
+
+def show_maps(image: np.ndarray, digit: int, layer: str | None, patch: int) -> None:
+    cam, drops, shares = _maps(resources.model_key(active_model_path()), image, digit, layer, patch)
+    overlays = [Overlay(f"Occlusion ({patch}x{patch} grey square)", drops, True, "covering it costs %{z:+.1%}"),
+                Overlay("Integrated gradients", shares, True, "share %{z:+.2%}")]
+    if cam is not None:
+        overlays.insert(0, Overlay(f"Grad-CAM on {layer}", cam, False, "%{z:.0%} of the strongest"))
+    st.plotly_chart(explanation_panels(image, overlays), key="explain_maps", config={"displayModeBar": False})
+    worst = float(drops.max())
+    notes = [f"**Occlusion**: a grey square slides over the picture. Red: covering there lowers the probability "
+             f"of {digit}, by up to {percent(max(worst, 0.0))}; blue: covering there raises it."
+             + (" No square changes the answer much: try a bigger one." if worst < 0.01 else ""),
+             f"**Integrated gradients**: each piece of ink's share of the probability of {digit}. Red pieces "
+             f"pushed towards {digit}, blue ones away; empty paper gets no share."]
+    if cam is not None:
+        notes.insert(0, f"**Grad-CAM**: where {layer}'s filters that speak for {digit} found their patterns. "
+                        "Yellow: the strongest evidence.")
+    for column, note in zip(st.columns(len(notes)), notes):
+        column.caption(note)
+
+
+st.title("Why this answer")
+current = input_or_test_digit()
+image = current.prep.image
+pred = predictor()
+probs = pred.probabilities(image)
+read = int(probs.argmax())
+st.caption(f"Input: {describe(current)} · the network reads **{read}** ({probs[read]:.0%} sure). "
+           "Three different ways of asking which parts of the picture made it say so.")
+choose_digit, choose_layer, choose_patch = st.columns([1, 2, 1])
+with choose_digit:
+    digit = pick_digit(read, current.label)
+convs = conv_layer_names(pred.model)
+with choose_layer:
+    if convs:
+        shapes = {n: tuple(pred.model.get_layer(n).output.shape[1:3]) for n in convs}
+        layer = pick_cam_layer(convs, shapes)
+    else:
+        layer = None
+        st.info("This model has no convolution layers, so there is no Grad-CAM map: it needs a layer of "
+                "filters that slide over the picture. The other two maps work for any model.")
+with choose_patch:
+    patch = st.select_slider("Grey square (pixels)", PATCHES, value=OCCLUSION_PATCH, key="explain_patch")
+st.markdown(f"Probability of **{digit}**: {percent(probs[digit])}")
+show_maps(image, digit, layer, patch)
