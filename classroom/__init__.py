@@ -16,7 +16,7 @@ from .db import (
     default_url,
 )
 from .export import drawing_arrays, export_csv, export_npz
-from .leases import Lease, acquire_job_lease, job_lease, release_job_lease, renew_job_lease
+from .leases import Lease, StoreLease, acquire_job_lease, job_lease, release_job_lease, renew_job_lease
 from .store import (
     ClassInfo,
     ClassSummary,
@@ -40,7 +40,8 @@ from .store import (
 
 __all__ = [
     "ClassClosed", "ClassInfo", "ClassNotFound", "ClassStoreError", "ClassStoreUnavailable", "ClassSummary",
-    "DrawingRecord", "Lease", "RateLimited", "Store", "UnknownStudent", "acquire_job_lease", "check_teacher_password",
+    "DrawingRecord", "Lease", "RateLimited", "Store", "StoreLease", "UnknownStudent", "acquire_job_lease",
+    "check_teacher_password",
     "class_drawings", "class_summary", "clean_text", "close_class", "connect", "create_class", "default_url",
     "drawing", "drawing_arrays", "export_csv", "export_npz", "find_class", "image_to_uint8", "job_lease", "join",
     "list_classes", "normalize_code", "release_job_lease", "renew_job_lease", "send_drawing", "student_drawings",

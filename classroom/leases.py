@@ -7,6 +7,7 @@ renewing, so its lease lapses after ``ttl`` seconds and the next job can start.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -85,3 +86,48 @@ def job_lease(store: Store, name: str = TRAINING_LEASE) -> Lease | None:
         if row is None or row.expires <= store.clock():
             return None
         return Lease(owner=row.owner, expires=row.expires, state=json.loads(row.state or "{}"))
+
+
+class StoreLease:
+    """The store's job lease for a job run by this process: one owner id per job, errors absorbed.
+
+    A store that cannot be reached does not stop a training (the app works without a class);
+    renewing and releasing never raise, since the lease lapses on its own after ``ttl``.
+    """
+
+    def __init__(self, connect_store, ttl: float = 60.0):
+        self._connect, self.ttl = connect_store, ttl  # called when a job starts: the store may appear later
+        self._store: Store | None = None
+        self.owner: str | None = None
+
+    def acquire(self) -> bool:
+        """True if this process may train now (it holds the lease, or no store is in use)."""
+        import os
+        import socket
+        import uuid
+
+        from .db import ClassStoreError
+
+        try:
+            self._store = self._store or self._connect()
+            if self._store is None:
+                return True
+            self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            return acquire_job_lease(self._store, self.owner, self.ttl)
+        except ClassStoreError:
+            self.owner = None
+            return True
+
+    def renew(self) -> None:
+        self._quietly(lambda: renew_job_lease(self._store, self.owner, self.ttl))
+
+    def release(self) -> None:
+        self._quietly(lambda: release_job_lease(self._store, self.owner))
+        self.owner = None
+
+    def _quietly(self, call) -> None:
+        from .db import ClassStoreError
+
+        if self._store is not None and self.owner is not None:
+            with contextlib.suppress(ClassStoreError):  # an unreachable store: the lease lapses by itself
+                call()

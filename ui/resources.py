@@ -65,7 +65,19 @@ def test_images() -> tuple[np.ndarray, np.ndarray]:
 @st.cache_resource
 def training_job() -> TrainingJob:
     """The server's single training job, shared by every session."""
-    return TrainingJob(models_dir(), train_limit=_env_int("CONVNET_LAB_TRAIN_LIMIT"))
+    return TrainingJob(models_dir(), train_limit=_env_int("CONVNET_LAB_TRAIN_LIMIT"), lease=_store_lease())
+
+
+def _store_lease():
+    """The class store's one-job lease when a store is in use ($CONVNET_LAB_DB, or the SQLite file
+    exists): a training here and a class fine-tune, or trainings on two servers, never run at once."""
+    import classroom
+    from classroom.db import DEFAULT_DB, ENV_VAR
+
+    def store_in_use():
+        return classroom.connect() if os.environ.get(ENV_VAR) or Path(DEFAULT_DB).exists() else None
+
+    return classroom.StoreLease(store_in_use)
 
 
 def _env_int(name: str) -> int | None:

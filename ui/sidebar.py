@@ -199,7 +199,8 @@ def training_controls() -> None:
 def _start(job, config: TrainConfig) -> None:
     """Button callback: runs before the page is drawn, so the buttons already show the new state."""
     if not job.start(config):
-        st.toast("A training job is already running on this server; its progress is in the sidebar.")
+        st.toast("A training job is already running: on this server (its progress is in the sidebar), or a "
+                 "class fine-tune on the class store. Try again when it has finished.")
 
 
 def training_progress() -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from mnist_model.config import TrainConfig
 
+LEASE_RENEW_S = 10  # how often a running job renews the class store's lease (which lapses after 60 s)
+
 APP_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,9 +49,10 @@ class TrainingJob:
     """Starts at most one training at a time, in its own low-priority process, and keeps its
     progress for every session to read. The worker thread only reads the process' reports."""
 
-    def __init__(self, models_dir: Path, train_limit: int | None = None):
+    def __init__(self, models_dir: Path, train_limit: int | None = None, lease=None):
         self.models_dir = Path(models_dir)
         self.train_limit = train_limit  # tests shrink the data through this
+        self.lease = lease  # the class store's one-job lease (classroom.StoreLease), when a store is in use
         self._lock = threading.Lock()
         self._state = JobState()
         self._process: subprocess.Popen | None = None
@@ -64,8 +67,8 @@ class TrainingJob:
         if self.train_limit:
             config = replace(config, train_limit=self.train_limit)
         with self._lock:
-            if self._state.active:
-                return False
+            if self._state.active or (self.lease is not None and not self.lease.acquire()):
+                return False  # running here, or (a fine-tune, another server) on the class store
             self._state = JobState(status="running", config=config, started=time.time(),
                                    message="Starting: loading TensorFlow and MNIST ...")
             try:
@@ -74,6 +77,7 @@ class TrainingJob:
             except OSError as err:
                 self._state = replace(self._state, status="failed", finished=time.time(),
                                       message=f"Training could not start: {err}")
+                self._release()
                 return True
             threading.Thread(target=self._follow, args=(self._process,), name="training",
                              daemon=True).start()
@@ -92,8 +96,20 @@ class TrainingJob:
             except (OSError, ValueError):  # already gone: _follow reports how it ended
                 pass
 
+    def _release(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
+
+    def _keep_lease(self, process: subprocess.Popen) -> None:
+        """Renew the store's lease while the worker lives; if this server dies, the lease lapses."""
+        while process.poll() is None:
+            self.lease.renew()
+            time.sleep(LEASE_RENEW_S)
+
     def _follow(self, process: subprocess.Popen) -> None:
         """Turn the worker's report lines into state, until it ends."""
+        if self.lease is not None:
+            threading.Thread(target=self._keep_lease, args=(process,), name="training-lease", daemon=True).start()
         outcome = None
         for line in process.stdout:
             try:
@@ -113,6 +129,7 @@ class TrainingJob:
                                                      f"{': ' + last[-1] if last else ''}). "
                                                      f"The previous models are untouched."}
         extra = {k: outcome[k] for k in ("model_path", "test_accuracy") if k in outcome}
+        self._release()
         self._finish(outcome["event"], outcome.get("message", ""), **extra)
 
     def _apply(self, event: dict) -> None:
