@@ -37,7 +37,7 @@ pages = {
         st.Page("views/teacher.py", title="Teacher", icon=":material/school:"),
     ],
 }
-page = st.navigation(pages)
+page = st.navigation(pages, expanded=True)  # every page in view: a class should not hunt behind "View more"
 class_sidebar()
 st.session_state[PREDICTOR] = render_sidebar()
 page.run()
