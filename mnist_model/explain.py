@@ -160,7 +160,7 @@ def integrated_gradients(model: keras.Model, image: np.ndarray, digit: int, step
     from black to the input (midpoints of equal steps, all in one batch) and multiplied by
     the pixel's ink. The shares add up to the probability of the input minus that of a
     black image, and a pixel without ink gets none. That is why this was kept: the plain
-    gradient (the Draw page's SmoothGrad) is large over empty background, where no ink is
+    gradient (even SmoothGrad's average of them) is large over empty background, where no ink is
     there to use it, and gradient x input (one gradient, at the input itself) flickers
     between neighbouring pixels on real digits and drawings, as one gradient of a ReLU
     network does. See ``spread`` for the map a student is shown.

@@ -11,8 +11,7 @@ import tensorflow as tf
 from .preprocess import Preprocessed, canvas_to_mnist
 
 EVAL_BATCH = 1000
-SMOOTHGRAD_SAMPLES = 15  # noisy copies averaged for the saliency map
-SMOOTHGRAD_NOISE = 0.15  # their pixel noise (images are in [0, 1])
+SALIENCY_STEPS = 32  # images on the path from black to the drawing (integrated gradients)
 
 
 def inner_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -21,9 +20,22 @@ def inner_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 
 def activation_model(model: keras.Model) -> keras.Model:
-    """A model with the same input that outputs every inner layer's activations, last = the model's output."""
-    return keras.Model(inputs=model.inputs[0], outputs=[layer.output for layer in inner_layers(model)],
-                       name=f"{model.name}_activations")
+    """A model with the same input that outputs every inner layer's activations, last = the model's output.
+
+    A Sequential model's layers are chained afresh on a new input: a loaded Sequential is
+    built several times while it loads, and ``layer.output`` names the first of those
+    graphs, 37 operations long instead of 9, which doubles the time of every forward pass.
+    """
+    layers = inner_layers(model)
+    if isinstance(model, keras.Sequential):
+        inputs = keras.Input(shape=model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
+        outputs, x = [], inputs
+        for layer in layers:
+            x = layer(x)
+            outputs.append(x)
+    else:
+        inputs, outputs = model.inputs[0], [layer.output for layer in layers]
+    return keras.Model(inputs=inputs, outputs=outputs, name=f"{model.name}_activations")
 
 
 def outputs_probabilities(model: keras.Model) -> bool:
@@ -58,7 +70,7 @@ class Predictor:
         self._activations = activation_model(model)
         self._forward = tf.function(self._activations, reduce_retracing=True,
                                     input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
-        self._saliency = tf.function(self._smooth_gradient, reduce_retracing=True,
+        self._saliency = tf.function(self._ink_shares, reduce_retracing=True,
                                      input_signature=[tf.TensorSpec((28, 28), tf.float32)])
         self._lock = threading.Lock()  # one forward pass at a time: TF's CPU pool is already parallel
 
@@ -87,23 +99,28 @@ class Predictor:
         return output if self.softmax_in_model else softmax(output)
 
     def saliency(self, image: np.ndarray) -> np.ndarray:
-        """Which pixels sway the predicted class most: |gradient|, averaged over noisy copies
-        (SmoothGrad, which removes the speckle of a single gradient), scaled to [0, 1]."""
+        """The ink that pushed the network towards its answer, scaled to [0, 1].
+
+        Integrated gradients (as ``explain.integrated_gradients``, on the predicted class),
+        each pixel's share spread over its 3x3 neighbourhood so a stroke reads as one piece,
+        keeping what speaks for the answer. Empty paper gets nothing, unlike a plain gradient.
+        """
         with self._lock:
             heat = self._saliency(tf.constant(np.asarray(image, np.float32))).numpy()
         return heat / heat.max() if heat.max() > 0 else heat
 
-    def _smooth_gradient(self, image: tf.Tensor) -> tf.Tensor:
-        noise = tf.random.stateless_normal((SMOOTHGRAD_SAMPLES, 28, 28), seed=(0, 1), stddev=SMOOTHGRAD_NOISE)
-        batch = tf.concat([image[None], image[None] + noise], axis=0)[..., None]
+    def _ink_shares(self, image: tf.Tensor) -> tf.Tensor:
+        alphas = tf.reshape((tf.range(SALIENCY_STEPS, dtype=tf.float32) + 0.5) / SALIENCY_STEPS, (-1, 1, 1, 1))
+        batch = tf.concat([image[None, ..., None], alphas * image[None, ..., None]], axis=0)
         with tf.GradientTape() as tape:
             tape.watch(batch)
             probs = self.model(batch, training=False)
             if not self.softmax_in_model:
                 probs = tf.nn.softmax(probs)
-            target = tf.argmax(probs[0])
-            score = tf.reduce_sum(probs[:, target])
-        return tf.reduce_mean(tf.abs(tape.gradient(score, batch)), axis=0)[..., 0]
+            score = tf.reduce_sum(probs[1:, tf.argmax(probs[0])])
+        shares = tf.reduce_mean(tape.gradient(score, batch)[1:], axis=0, keepdims=True) * image[None, ..., None]
+        spread = tf.nn.conv2d(shares, tf.fill((3, 3, 1, 1), 1 / 9), strides=1, padding="SAME")
+        return tf.nn.relu(spread[0, ..., 0])
 
 
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict:

@@ -23,6 +23,7 @@ from mnist_model.inspection import conv_layer_names
 from mnist_model.knockout import Switchboard
 from mnist_model.preprocess import canvas_to_mnist
 from mnist_model.storage import load_model
+from ui import resources
 
 APP = "../app.py"
 DIGITS = {  # synthetic pen strokes on a 280x280 canvas, and the digit they are
@@ -53,16 +54,43 @@ def probability_model(model: keras.Model):
 
 
 @pytest.mark.parametrize("digit", DIGITS)
-def test_grad_cam_has_the_layers_shape_and_peaks_on_the_ink(bundled, digit):
+def test_grad_cam_has_the_layers_shape(bundled, digit):
     image = synthetic(digit)
     assert Switchboard(bundled).scores(image[None])[0].argmax() == digit  # the network reads it: a fair test
     cam = grad_cam(bundled, image, digit, "conv_2")
-    assert cam.shape == (11, 11) and cam.max() == pytest.approx(1.0) and cam.min() >= 0
+    assert cam.shape == (11, 11) and cam.max() in (0.0, pytest.approx(1.0)) and cam.min() >= 0
     assert grad_cam(bundled, image, digit, "conv_3").shape == (3, 3)
-    heat = on_pixels(cam, bundled, "conv_2")
-    row, col = np.unravel_index(heat.argmax(), heat.shape)
-    near = image[max(row - 2, 0):row + 3, max(col - 2, 0):col + 3]
-    assert near.max() > 0.5, f"the peak at ({row}, {col}) is not within 2 pixels of ink"
+
+
+def test_grad_cam_peaks_on_the_ink_of_test_digits(bundled):
+    """Over 100 test digits, the heat sits on and beside the ink, far more than the ink's share of the picture.
+
+    One digit at a time says little: conv_2's evidence can lie in a gap (the hole of a 0) or
+    cancel out to nothing (about 2 digits in 100 get an all-zero map; the page says so).
+    """
+    x, y = resources.test_images()
+    peaks_on_ink, heat_on_ink, area_of_ink = [], [], []
+    for image, label in zip(x[:100] / 255.0, y[:100]):
+        cam = grad_cam(bundled, image, int(label), "conv_2")
+        if cam.max() == 0:
+            continue
+        heat = on_pixels(cam, bundled, "conv_2")
+        near = _within(image > 0.5, 2)
+        row, col = np.unravel_index(heat.argmax(), heat.shape)
+        peaks_on_ink.append(near[row, col])
+        heat_on_ink.append(heat[near].sum() / heat.sum())
+        area_of_ink.append(near.mean())
+    assert len(peaks_on_ink) >= 95
+    assert np.mean(peaks_on_ink) >= 0.7  # measured 0.84 on the bundled model
+    assert np.mean(heat_on_ink) >= 1.4 * np.mean(area_of_ink)  # measured: 0.67 of the heat on 0.37 of the picture
+
+
+def _within(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """``mask`` grown by ``pixels`` in every direction (a square neighbourhood)."""
+    grown = np.pad(mask, pixels)
+    side = mask.shape[0]
+    return np.any([grown[r:r + side, c:c + side] for r in range(2 * pixels + 1) for c in range(2 * pixels + 1)],
+                  axis=0)
 
 
 def test_grad_cam_by_hand_on_a_toy_model():

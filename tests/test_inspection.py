@@ -54,6 +54,27 @@ def test_saliency_is_a_normalised_28x28_map(tiny_model, tiny_data):
     assert heat.shape == (28, 28) and heat.max() == pytest.approx(1.0) and heat.min() >= 0
 
 
+def test_saliency_stays_on_the_ink(tiny_model, tiny_data):
+    image = tiny_data[1][0][0, ..., 0]
+    near_ink = np.zeros((30, 30), bool)
+    for dr in range(3):
+        for dc in range(3):
+            near_ink[dr:dr + 28, dc:dc + 28] |= image > 0
+    heat = Predictor(tiny_model).saliency(image)
+    assert heat[~near_ink[1:29, 1:29]].max() == 0  # empty paper, more than a pixel from ink, gets nothing
+
+
+def test_activation_model_of_a_loaded_sequential_is_its_own_short_graph(tiny_model, tmp_path):
+    import keras
+
+    tiny_model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    activations = activation_model(loaded)
+    image = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+    assert len(activations.layers) == len(loaded.layers) + 1
+    np.testing.assert_allclose(activations(image)[-1], loaded(image), atol=1e-6)
+
+
 def test_figures_build_from_plain_arrays(tiny_data):
     tiled, index = mosaic(np.ones((10, 3, 3)), cols=4)
     assert tiled.shape == (11, 15) and index.max() == 9 and np.isnan(tiled[3, 0])

@@ -144,7 +144,7 @@ def test_page_knocks_out_measures_and_leaves_the_cached_model_alone(app):
     images, labels = resources.test_images()
     copy = zeroed_copy(fresh, {"conv_1": list(range(0, 32, 2))})
     expected = (copy.predict(images[..., None] / 255.0, batch_size=1000, verbose=0).argmax(1) == labels).mean()
-    assert accuracy.value == f"{expected:.2%}" and "(all on: 99.58%)" in accuracy.delta
+    assert accuracy.value == f"{expected:.2%}" and "(all on: 99.44%)" in accuracy.delta
     cached = resources.get_predictor(PRETRAINED_MODEL).model
     assert all(np.array_equal(a, b) for a, b in zip(cached.get_weights(), fresh.get_weights()))
     at.button(key="knockout_top").click().run()

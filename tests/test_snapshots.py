@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -11,7 +12,7 @@ from mnist_model.inference import Predictor
 from mnist_model.network import build_convnet
 from mnist_model.preprocess import canvas_to_mnist
 from mnist_model.snapshots import load_timeline, model_at, rounded, timeline_path, write_timeline
-from mnist_model.storage import delete_model, rename_model, save_model
+from mnist_model.storage import BUNDLED_MODELS, delete_model, read_card, rename_model, save_model
 from mnist_model.training import train
 from ui import resources
 
@@ -99,3 +100,14 @@ def test_timeline_page_says_when_a_model_has_none(tmp_path, monkeypatch):
     path = save_model(build_convnet((4, 8, 8), 16), tmp_path / "uploaded.keras")
     at = open_timeline(tmp_path, path, monkeypatch)
     assert "no training timeline" in at.info[0].value
+
+
+@pytest.mark.parametrize("bundled", BUNDLED_MODELS, ids=lambda p: p.stem)
+def test_the_bundled_models_ship_with_their_timeline_and_it_ends_at_their_card(bundled):
+    timeline, card = load_timeline(bundled), read_card(bundled)
+    assert timeline is not None and timeline.epochs == card["config"]["epochs"] == len(card["history"]["accuracy"])
+    assert timeline.test_accuracy[-1] == pytest.approx(card["test_accuracy"], abs=0.0005)
+    model = keras.models.load_model(bundled)
+    last = model_at(model, timeline, timeline.epochs)
+    assert all(np.allclose(a, b, rtol=1e-3, atol=1e-3) for a, b in zip(last.get_weights(), model.get_weights(),
+                                                                        strict=True))

@@ -150,7 +150,7 @@ def what_the_network_sees(current: CurrentInput | None) -> None:
         with why.container(key="network_view_why"):
             if kept_toggle("Show the pixels that sway the answer", "show_saliency"):
                 st.image(pixels(predictor().saliency(current.prep.image), scale=1, colormap="hot"),
-                         caption="Bright: changing these pixels would change the answer most", width=NETWORK_VIEW)
+                         caption="Bright: the ink that pushed the network towards its answer", width=NETWORK_VIEW)
         if kept_toggle("Show the preprocessing steps", "show_steps"):
             st.caption("As MNIST was made: crop to the ink, fit into a 20x20 box keeping the aspect "
                        "ratio, then centre the centre of mass in a 28x28 image.")

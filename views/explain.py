@@ -70,7 +70,10 @@ def show_maps(image: np.ndarray, digit: int, layer: str | None, patch: int) -> N
              f"pushed towards {digit}, blue ones away; empty paper gets no share."]
     if cam is not None:
         notes.insert(0, f"**Grad-CAM**: where {layer}'s filters that speak for {digit} found their patterns. "
-                        "Yellow: the strongest evidence.")
+                        "Yellow: the strongest evidence." if cam.max() > 0 else
+                     f"**Grad-CAM** finds nothing here: weighted by how much each of {layer}'s filters speaks "
+                     f"for {digit}, the maps add up to less than zero everywhere, and Grad-CAM keeps only what is "
+                     "above zero. It happens on a few digits in a hundred; the other two maps still answer.")
     for column, note in zip(st.columns(len(notes)), notes):
         column.caption(note)
 
