@@ -60,6 +60,37 @@ def test_student_joins_sends_and_withdraws(code, class_db, mnist):
     assert classroom.class_summary(store, code).n_drawings == 0
 
 
+def change_page(at: AppTest, page: str) -> AppTest:
+    """Choose another page in the navigation: like the browser, that drops ``?class=CODE`` from the URL."""
+    at.query_params.clear()
+    return at.switch_page(page).run()
+
+
+def test_the_join_offer_survives_a_page_change_and_membership_outlives_the_next(code, class_db):
+    at = change_page(student_app(code), "views/architecture.py")
+    assert not at.exception
+    assert f"({code})" in at.sidebar.markdown[0].value  # still offered, though the URL lost the code
+    at.sidebar.button[0].click().run()
+    assert "In class" in at.sidebar.success[0].value
+    at = change_page(at, "views/draw.py")
+    assert "In class" in at.sidebar.success[0].value and at.sidebar.button(key="train").disabled
+    assert classroom.class_summary(classroom.connect(class_db), code).n_joined == 1
+    at.sidebar.button(key="leave_class").click().run()
+    at = change_page(at, "views/architecture.py")
+    assert not at.sidebar.success and not any("Join the class" in m.value for m in at.sidebar.markdown)
+
+
+def test_not_now_drops_the_offer_until_the_link_is_opened_again(code):
+    at = student_app(code)
+    at.sidebar.button(key="decline_class").click().run()
+    assert not at.query_params.get("class")
+    at = change_page(at, "views/draw.py")
+    assert not any("Join the class" in m.value for m in at.sidebar.markdown)
+    at.query_params["class"] = code
+    at.run()
+    assert "Join the class" in at.sidebar.markdown[0].value
+
+
 @pytest.mark.parametrize("wanted, said", [("ZZZZZZ", "No class has the code"), ("closed", "is closed")])
 def test_bad_class_code_says_so_and_app_works(code, class_db, wanted, said):
     if wanted == "closed":

@@ -22,6 +22,7 @@ from .text import plain
 
 QUERY_KEY = "class"  # the join link's ?class=CODE
 STUDENT = "class_student"  # this session's membership: {"code", "name", "student", "nickname"}
+WANTED = "class_wanted"  # the code of ?class=CODE, kept until this session joins or declines: the URL loses it
 TEACHER = "teacher_logged_in"
 PASSWORD_ENV = "CONVNET_LAB_TEACHER_PASSWORD"
 _SENT_URL = "class_sent_drawing"  # the drawing last sent, so one drawing is not sent twice by accident
@@ -56,8 +57,8 @@ def students_locked() -> bool:
 
 def class_sidebar() -> None:
     """In the sidebar: the join box for ``?class=CODE``, or the badge of the class joined."""
-    wanted = st.query_params.get(QUERY_KEY)
     joined = membership()
+    wanted = wanted_code() if joined is None else None
     if joined is None and not wanted:
         return
     with st.sidebar:
@@ -68,6 +69,18 @@ def class_sidebar() -> None:
         notice = st.session_state.pop(_NOTICE, None)
         if notice:
             st.warning(notice)
+
+
+def wanted_code() -> str | None:
+    """The class this session was invited to and has not joined or declined yet.
+
+    Kept in session state as soon as the URL shows it: choosing another page drops the
+    query string, and the offer to join must survive that.
+    """
+    from_url = st.query_params.get(QUERY_KEY)
+    if from_url:
+        st.session_state[WANTED] = from_url
+    return st.session_state.get(WANTED)
 
 
 def _badge(joined: dict) -> None:
@@ -81,12 +94,16 @@ def _join_box(code: str) -> None:
         info = classroom.find_class(get_store(), code)
     except ClassStoreError as err:  # wrong code, closed class, store unavailable: say it, keep working
         st.warning(f"{plain(err, limit=400)} The app works as usual without a class.")
+        if not isinstance(err, ClassStoreUnavailable):  # no later page can join it; a store may come back
+            st.session_state.pop(WANTED, None)
         return
     with st.form("join_class", border=True):
         st.markdown(f"Join the class **{plain(info.name)}** ({info.code})")
         st.text_input("Nickname (optional)", key="class_nickname", max_chars=40,
                       help="Any name your teacher will see next to your drawings. No real name needed.")
         st.form_submit_button("Join", type="primary", on_click=_join, args=(info.code, info.name))
+    st.button("Not now", key="decline_class", on_click=_forget_class,
+              help="Draw on your own. Open the class link again to join later.")
 
 
 def _join(code: str, name: str) -> None:
@@ -98,11 +115,18 @@ def _join(code: str, name: str) -> None:
         return
     st.session_state[STUDENT] = {"code": code, "name": name, "student": student, "nickname": nickname}
     st.session_state["nickname"] = nickname or None  # credited when this student uploads a model
+    st.session_state.pop(WANTED, None)
 
 
 def _leave() -> None:
     st.session_state.pop(STUDENT, None)
     st.session_state.pop("nickname", None)
+    _forget_class()
+
+
+def _forget_class() -> None:
+    """Declined or left: no join offer on any page until the class link is opened again."""
+    st.session_state.pop(WANTED, None)
     st.query_params.pop(QUERY_KEY, None)
 
 

@@ -1,0 +1,88 @@
+"""Nothing a class sent is lost when its server dies: SIGKILL mid-lesson, then a new server on the same store."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+
+import numpy as np
+import pytest
+from browser_support import CHROMIUM, app_server, launch_browser
+from test_classroom_browser import (
+    ONE,
+    PASSWORD,
+    dashboard_count,
+    student_sends,
+    teacher_creates_class,
+    teacher_logs_in,
+)
+
+import classroom
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"Chromium not found at {CHROMIUM}"),
+]
+playwright_api = pytest.importorskip("playwright.sync_api")
+SENT_BY_API = {"Bea": [0, 2, 2, 7], "Cy": [7, 7, 9], "Dee": [3, 3, 3, 8, 0]}  # digits meant, per student
+
+
+def send_through_the_store(db: str, code: str) -> None:
+    """More students' drawings, written by another process than the server, as a second server would."""
+    store = classroom.connect(db)
+    for nickname, digits in SENT_BY_API.items():
+        student = classroom.join(store, code, nickname)
+        for digit in digits:
+            image = np.zeros((28, 28), np.uint8)
+            image[4:24, 10 + digit] = 255
+            classroom.send_drawing(store, student, image, intended=digit, predicted=digit, confidence=0.9)
+    store.close()
+
+
+def kept(db: str, code: str) -> list[tuple]:
+    """Every drawing of the class as the store holds it: id, student, digit meant, digit read, pixels."""
+    store = classroom.connect(db)
+    try:
+        return [(d.id, d.student, d.intended, d.predicted, d.image.tobytes())
+                for d in classroom.class_drawings(store, code)]
+    finally:
+        store.close()
+
+
+def dashboard_digit_counts(page) -> list[int]:
+    """The heights of the dashboard's 'Drawings per digit' bars (read right plus read wrong), digits 0-9."""
+    chart = page.locator(".st-key-class_counts .js-plotly-plot")
+    chart.wait_for(timeout=20_000)
+    traces = chart.evaluate("plot => plot._fullData.map(trace => Array.from(trace.y))")
+    return [int(v) for v in np.sum(traces, axis=0)]
+
+
+def test_every_drawing_survives_a_killed_server(tmp_path):
+    db = f"sqlite:///{tmp_path / 'classroom.db'}"
+    env = {"CONVNET_LAB_DB": db, "CONVNET_LAB_TEACHER_PASSWORD": PASSWORD,
+           "CONVNET_LAB_MODELS": str(tmp_path / "models")}
+    expected = np.bincount([1] + [d for digits in SENT_BY_API.values() for d in digits], minlength=10).tolist()
+    total = str(sum(expected))
+    with playwright_api.sync_playwright() as p:
+        browser = launch_browser(p)
+        with app_server(env) as (url, server):
+            _, link = teacher_creates_class(browser, url)
+            code = link.split("class=")[1]
+            student_sends(browser, link, "Ada", ONE, 1)  # through the whole path: canvas, prediction, Send
+            send_through_the_store(db, code)
+            before = kept(db, code)
+            server.send_signal(signal.SIGKILL)  # no shutdown hook, no flush: as a crash or an OOM kill
+            assert server.wait(10) == -signal.SIGKILL
+        assert len(before) == sum(expected) and kept(db, code) == before
+
+        with app_server(env) as (url, _):
+            teacher = teacher_logs_in(browser, url)
+            assert dashboard_count(teacher, wanted=total) == total
+            assert dashboard_digit_counts(teacher) == expected
+            # The student id lives in the browser session only, which died with the server: reopening the
+            # link joins the class again as a new student, whose list starts empty; the old drawings stay.
+            student_sends(browser, f"{url}/?class={code}", "Ada", ONE, 1)
+            assert dashboard_count(teacher, wanted=str(sum(expected) + 1)) == str(sum(expected) + 1)
+        browser.close()
+    after = kept(db, code)
+    assert after[:len(before)] == before and len(after) == len(before) + 1
