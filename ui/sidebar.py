@@ -69,6 +69,14 @@ def _card_caption(card: dict) -> None:
         who = f" by {plain(card['uploaded_by'])}" if card.get("uploaded_by") else ""
         st.caption(f"Uploaded{who} · {card.get('params', 0):,} parameters · "
                    f"from {plain(card.get('original_name', '?'))}")
+    elif card.get("class_code"):
+        tuned = card.get("finetune") or {}
+        before, after = tuned.get("class_accuracy_before"), tuned.get("class_accuracy_after")
+        moved = (f" · held-out class drawings {before:.0%} → {after:.0%}"
+                 if isinstance(before, (int, float)) and isinstance(after, (int, float)) else "")
+        st.caption(f"{plain(card.get('recipe', '?'))} of {plain(card.get('fine_tuned_from', '?'))} · "
+                   f"{card.get('class_drawings', 0):,} drawings from {card.get('class_students', 0):,} students"
+                   f"{moved} · test accuracy {card.get('test_accuracy', 0):.2%}")
     elif card:
         accuracy = card.get("test_accuracy")
         score = f" · test accuracy {accuracy:.2%}" if isinstance(accuracy, (int, float)) else ""
