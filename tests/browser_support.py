@@ -70,6 +70,20 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
+def browser_marks(pen_strokes: bool = False) -> list:
+    """A real-browser test module's ``pytestmark``: marked ``browser``, skipped without Chromium
+    (or, with ``pen_strokes``, without the UNIPEN strokes it replays)."""
+    import shutil
+
+    import pytest
+
+    marks = [pytest.mark.browser,
+             pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"Chromium not found at {CHROMIUM}")]
+    if pen_strokes:
+        marks.append(pytest.mark.skipif(not UNIPEN.exists(), reason=f"real pen strokes not found at {UNIPEN}"))
+    return marks
+
+
 def load_unipen(path: Path = UNIPEN) -> list[dict]:
     with gzip.open(path, "rt") as f:
         return json.load(f)

@@ -48,3 +48,24 @@ def app(tmp_path, monkeypatch):
     at.run()
     assert not at.exception
     return at
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for a module's browser tests (skipped without Playwright)."""
+    from browser_support import launch_browser
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = launch_browser(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    """One app server on the bundled model for a module's browser tests: its URL."""
+    from browser_support import running_app
+
+    with running_app() as url:
+        yield url

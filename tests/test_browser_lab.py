@@ -1,41 +1,16 @@
 """Real-browser journeys through the lab's pages: Debian's Chromium drives `streamlit run app.py`."""
 
-import shutil
-
-import pytest
 from browser_support import (
-    CHROMIUM,
-    UNIPEN,
+    browser_marks,
     draw,
-    launch_browser,
     load_unipen,
     render_strokes,
-    running_app,
     stroke_paths,
     wait_for_prediction,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"Chromium not found at {CHROMIUM}"),
-    pytest.mark.skipif(not UNIPEN.exists(), reason=f"real pen strokes not found at {UNIPEN}"),
-]
+pytestmark = browser_marks(pen_strokes=True)
 CANVAS = 320
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = launch_browser(p)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    with running_app() as url:
-        yield url
 
 
 def clear_digit(label: int) -> list[list[tuple]]:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
-from browser_support import CHROMIUM, app_is_running, draw, launch_browser, running_app, wait_for_prediction
+from browser_support import app_is_running, browser_marks, draw, running_app, wait_for_prediction
 
 import classroom
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"Chromium not found at {CHROMIUM}"),
-]
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = browser_marks()
 PASSWORD = "correct horse"
 ONE = [[(160, 50), (162, 270)]]  # one straight stroke: every model reads a 1
 
@@ -78,14 +73,6 @@ def dashboard_count(page, timeout: float = 20.0, wanted: str = "1") -> str:
             return wanted
         time.sleep(0.2)
     raise TimeoutError(f"the dashboard never showed {wanted} drawing(s): {metric.all_inner_texts()}")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = launch_browser(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

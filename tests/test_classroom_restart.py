@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 
 import numpy as np
-import pytest
-from browser_support import CHROMIUM, app_server, launch_browser
+from browser_support import app_server, browser_marks
 from test_classroom_browser import (
     ONE,
     PASSWORD,
@@ -19,11 +17,7 @@ from test_classroom_browser import (
 
 import classroom
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"Chromium not found at {CHROMIUM}"),
-]
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = browser_marks()
 SENT_BY_API = {"Bea": [0, 2, 2, 7], "Cy": [7, 7, 9], "Dee": [3, 3, 3, 8, 0]}  # digits meant, per student
 
 
@@ -57,32 +51,29 @@ def dashboard_digit_counts(page) -> list[int]:
     return [int(v) for v in np.sum(traces, axis=0)]
 
 
-def test_every_drawing_survives_a_killed_server(tmp_path):
+def test_every_drawing_survives_a_killed_server(tmp_path, browser):
     db = f"sqlite:///{tmp_path / 'classroom.db'}"
     env = {"CONVNET_LAB_DB": db, "CONVNET_LAB_TEACHER_PASSWORD": PASSWORD,
            "CONVNET_LAB_MODELS": str(tmp_path / "models")}
     expected = np.bincount([1] + [d for digits in SENT_BY_API.values() for d in digits], minlength=10).tolist()
     total = str(sum(expected))
-    with playwright_api.sync_playwright() as p:
-        browser = launch_browser(p)
-        with app_server(env) as (url, server):
-            _, link = teacher_creates_class(browser, url)
-            code = link.split("class=")[1]
-            student_sends(browser, link, "Ada", ONE, 1)  # through the whole path: canvas, prediction, Send
-            send_through_the_store(db, code)
-            before = kept(db, code)
-            server.send_signal(signal.SIGKILL)  # no shutdown hook, no flush: as a crash or an OOM kill
-            assert server.wait(10) == -signal.SIGKILL
-        assert len(before) == sum(expected) and kept(db, code) == before
+    with app_server(env) as (url, server):
+        _, link = teacher_creates_class(browser, url)
+        code = link.split("class=")[1]
+        student_sends(browser, link, "Ada", ONE, 1)  # through the whole path: canvas, prediction, Send
+        send_through_the_store(db, code)
+        before = kept(db, code)
+        server.send_signal(signal.SIGKILL)  # no shutdown hook, no flush: as a crash or an OOM kill
+        assert server.wait(10) == -signal.SIGKILL
+    assert len(before) == sum(expected) and kept(db, code) == before
 
-        with app_server(env) as (url, _):
-            teacher = teacher_logs_in(browser, url)
-            assert dashboard_count(teacher, wanted=total) == total
-            assert dashboard_digit_counts(teacher) == expected
-            # The student id lives in the browser session only, which died with the server: reopening the
-            # link joins the class again as a new student, whose list starts empty; the old drawings stay.
-            student_sends(browser, f"{url}/?class={code}", "Ada", ONE, 1)
-            assert dashboard_count(teacher, wanted=str(sum(expected) + 1)) == str(sum(expected) + 1)
-        browser.close()
+    with app_server(env) as (url, _):
+        teacher = teacher_logs_in(browser, url)
+        assert dashboard_count(teacher, wanted=total) == total
+        assert dashboard_digit_counts(teacher) == expected
+        # The student id lives in the browser session only, which died with the server: reopening the
+        # link joins the class again as a new student, whose list starts empty; the old drawings stay.
+        student_sends(browser, f"{url}/?class={code}", "Ada", ONE, 1)
+        assert dashboard_count(teacher, wanted=str(sum(expected) + 1)) == str(sum(expected) + 1)
     after = kept(db, code)
     assert after[:len(before)] == before and len(after) == len(before) + 1
