@@ -33,6 +33,7 @@ from .store import (
     join,
     list_classes,
     normalize_code,
+    rejoin,
     send_drawing,
     student_drawings,
     withdraw,
@@ -44,6 +45,6 @@ __all__ = [
     "check_teacher_password",
     "class_drawings", "class_summary", "clean_text", "close_class", "connect", "create_class", "default_url",
     "drawing", "drawing_arrays", "export_csv", "export_npz", "find_class", "image_to_uint8", "job_lease", "join",
-    "list_classes", "normalize_code", "release_job_lease", "renew_job_lease", "send_drawing", "student_drawings",
-    "withdraw",
+    "list_classes", "normalize_code", "rejoin", "release_job_lease", "renew_job_lease", "send_drawing",
+    "student_drawings", "withdraw",
 ]

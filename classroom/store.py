@@ -197,6 +197,28 @@ def join(store: Store, code: str, nickname: str = "") -> str:
     return student
 
 
+def rejoin(store: Store, code: str, student: str) -> tuple[ClassInfo, str]:
+    """A student coming back (a reload, a restarted server): their class and nickname.
+
+    Args:
+        code: the class code from their link.
+        student: the id ``join`` gave them, kept in their link.
+
+    Returns:
+        ``(class info, nickname)``.
+
+    Raises:
+        ClassNotFound, ClassClosed: see ``find_class``.
+        UnknownStudent: no such student in that class.
+    """
+    with transaction(store) as session:
+        row = _find(session, code, allow_closed=False)
+        who = _student(session, student)
+        if who.class_id != row.id:
+            raise UnknownStudent(f"You are not in the class {row.code}; join it from its link.")
+        return _info(row), who.nickname
+
+
 def _student(session: Session, student: str) -> Student:
     row = session.get(Student, str(student)[:64])
     if row is None:

@@ -60,6 +60,35 @@ def test_student_joins_sends_and_withdraws(code, class_db, mnist):
     assert classroom.class_summary(store, code).n_drawings == 0
 
 
+def test_a_student_who_comes_back_by_their_link_finds_what_they_sent(code, class_db, mnist):
+    at = student_app(code)
+    at.sidebar.text_input(key="class_nickname").input("Ada")
+    at.sidebar.button[0].click().run()
+    at.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
+    at.run()
+    at.button_group(key="intended_digit").set_value(7).run()
+    at.button(key="send_to_class").click().run()
+    me = at.query_params.get("me")
+    assert me and at.query_params.get("class") == code  # the link now says who they are
+    again = AppTest.from_file("../app.py", default_timeout=120)  # a reload, or a restarted server: a new session
+    again.query_params.update({"class": code, "me": me})
+    again.run()
+    assert not again.exception and "Ada" in again.sidebar.success[0].value  # in class, with their nickname
+    assert any(b.key.startswith("withdraw_") for b in again.button)  # their drawing, theirs to withdraw
+    assert classroom.class_summary(classroom.connect(class_db), code).n_joined == 1  # not a second student
+
+
+def test_an_id_from_another_class_or_made_up_only_gets_the_join_offer(code, class_db):
+    other = classroom.create_class(classroom.connect(class_db), "8A")
+    stranger = classroom.join(classroom.connect(class_db), other)
+    for me in (stranger, "made-up"):
+        at = AppTest.from_file("../app.py", default_timeout=120)
+        at.query_params.update({"class": code, "me": me})
+        at.run()
+        assert not at.exception and not at.sidebar.success
+        assert "Join the class" in at.sidebar.markdown[0].value and not at.query_params.get("me")
+
+
 def change_page(at: AppTest, page: str) -> AppTest:
     """Choose another page in the navigation: like the browser, that drops ``?class=CODE`` from the URL."""
     at.query_params.clear()

@@ -13,6 +13,7 @@ from test_classroom_browser import (
     student_sends,
     teacher_creates_class,
     teacher_logs_in,
+    wait_until_idle,
 )
 
 import classroom
@@ -60,7 +61,10 @@ def test_every_drawing_survives_a_killed_server(tmp_path, browser):
     with app_server(env) as (url, server):
         _, link = teacher_creates_class(browser, url)
         code = link.split("class=")[1]
-        student_sends(browser, link, "Ada", ONE, 1)  # through the whole path: canvas, prediction, Send
+        student = student_sends(browser, link, "Ada", ONE, 1)  # through the whole path: canvas, prediction, Send
+        wait_until_idle(student)
+        query = student.url.split("?", 1)[1]  # the student's address now says who they are: class and id
+        assert "me=" in query
         send_through_the_store(db, code)
         before = kept(db, code)
         server.send_signal(signal.SIGKILL)  # no shutdown hook, no flush: as a crash or an OOM kill
@@ -71,9 +75,13 @@ def test_every_drawing_survives_a_killed_server(tmp_path, browser):
         teacher = teacher_logs_in(browser, url)
         assert dashboard_count(teacher, wanted=total) == total
         assert dashboard_digit_counts(teacher) == expected
-        # The student id lives in the browser session only, which died with the server: reopening the
-        # link joins the class again as a new student, whose list starts empty; the old drawings stay.
-        student_sends(browser, f"{url}/?class={code}", "Ada", ONE, 1)
+        # The student reloads their page on the new server: in the class again, as themselves, without joining.
+        student.goto(f"{url}/?{query}")
+        student.get_by_text("In class").wait_for(timeout=30_000)
+        student.get_by_text("What you sent (1)").wait_for(timeout=30_000)
+        # Someone new opens the join link and sends a drawing of their own.
+        student_sends(browser, f"{url}/?class={code}", "Bo", ONE, 1)
         assert dashboard_count(teacher, wanted=str(sum(expected) + 1)) == str(sum(expected) + 1)
     after = kept(db, code)
     assert after[:len(before)] == before and len(after) == len(before) + 1
+    assert len(classroom.student_drawings(classroom.connect(db), query.split("me=")[1].split("&")[0])) == 1

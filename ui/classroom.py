@@ -22,6 +22,7 @@ from .text import plain
 
 QUERY_KEY = "class"  # the join link's ?class=CODE
 STUDENT = "class_student"  # this session's membership: {"code", "name", "student", "nickname"}
+ME_KEY = "me"  # ?me=<student id>, added to the link once joined: a reload or a restarted server finds them again
 WANTED = "class_wanted"  # the code of ?class=CODE, kept until this session joins or declines: the URL loses it
 TEACHER = "teacher_logged_in"
 PASSWORD_ENV = "CONVNET_LAB_TEACHER_PASSWORD"
@@ -57,18 +58,52 @@ def students_locked() -> bool:
 
 def class_sidebar() -> None:
     """In the sidebar: the join box for ``?class=CODE``, or the badge of the class joined."""
-    joined = membership()
+    joined = membership() or _come_back()
     wanted = wanted_code() if joined is None else None
     if joined is None and not wanted:
         return
     with st.sidebar:
         if joined is not None:
+            _keep_in_link(joined)
             _badge(joined)
         else:
             _join_box(wanted)
         notice = st.session_state.pop(_NOTICE, None)
         if notice:
             st.warning(notice)
+
+
+def _come_back() -> dict | None:
+    """The membership of a student whose link says who they are (``?class=CODE&me=ID``), or None.
+
+    A new browser session starts on every reload and whenever the server restarts; the link
+    the student is on still carries their id, so they are in their class again, with the
+    drawings they sent, without joining as somebody new.
+    """
+    code, student = st.query_params.get(QUERY_KEY), st.query_params.get(ME_KEY)
+    if not code or not student:
+        return None
+    try:
+        info, nickname = classroom.rejoin(get_store(), code, student)
+    except ClassStoreUnavailable:
+        return None  # the join box says the store is unavailable; the id stays in the link for later
+    except ClassStoreError:
+        st.query_params.pop(ME_KEY, None)  # not this class's student (or the class closed): offer to join
+        return None
+    _become_member(info.code, info.name, student, nickname)
+    return membership()
+
+
+def _keep_in_link(joined: dict) -> None:
+    """Put the class and the student's id in the address bar (choosing a page drops the query string)."""
+    if st.query_params.get(QUERY_KEY) != joined["code"] or st.query_params.get(ME_KEY) != joined["student"]:
+        st.query_params.update({QUERY_KEY: joined["code"], ME_KEY: joined["student"]})
+
+
+def _become_member(code: str, name: str, student: str, nickname: str) -> None:
+    st.session_state[STUDENT] = {"code": code, "name": name, "student": student, "nickname": nickname}
+    st.session_state["nickname"] = nickname or None  # credited when this student uploads a model
+    st.session_state.pop(WANTED, None)
 
 
 def wanted_code() -> str | None:
@@ -113,9 +148,7 @@ def _join(code: str, name: str) -> None:
     except ClassStoreError as err:
         st.session_state[_NOTICE] = str(err)
         return
-    st.session_state[STUDENT] = {"code": code, "name": name, "student": student, "nickname": nickname}
-    st.session_state["nickname"] = nickname or None  # credited when this student uploads a model
-    st.session_state.pop(WANTED, None)
+    _become_member(code, name, student, nickname)
 
 
 def _leave() -> None:
@@ -128,25 +161,35 @@ def _forget_class() -> None:
     """Declined or left: no join offer on any page until the class link is opened again."""
     st.session_state.pop(WANTED, None)
     st.query_params.pop(QUERY_KEY, None)
+    st.query_params.pop(ME_KEY, None)
 
 
 def send_to_class(current: CurrentInput | None) -> None:
     """Below the prediction, for a student in a class: say which digit was meant, send it, see what was sent."""
     joined = membership()
-    if joined is None or current is None or current.prep.empty or current.source == "test digit":
+    if joined is None:
         return
     with st.container(key="class_send", border=True):
         st.markdown(f"**Send to your class** {plain(joined['name'])}")
-        intended = st.pills("Which digit did you mean?", list(range(10)), key="intended_digit")
-        already = st.session_state.get(_SENT_URL) is current
-        st.button("Send to class", key="send_to_class", type="primary", disabled=intended is None or already,
-                  on_click=_send, args=(joined, current))
-        if already:
-            st.caption("Sent. Draw another digit to send more.")
-        flash = st.session_state.pop(_SEND_NOTICE, None)
-        if flash:
-            st.warning(flash)
+        if current is None or current.prep.empty:
+            st.caption("Draw a digit, or upload a photo of one, to send it.")
+        elif current.source == "test digit":
+            st.caption("Test digits come from MNIST, not from the class: draw your own to send it.")
+        else:
+            _send_box(joined, current)
         _sent_list(joined)
+
+
+def _send_box(joined: dict, current: CurrentInput) -> None:
+    intended = st.pills("Which digit did you mean?", list(range(10)), key="intended_digit")
+    already = st.session_state.get(_SENT_URL) is current
+    st.button("Send to class", key="send_to_class", type="primary", disabled=intended is None or already,
+              on_click=_send, args=(joined, current))
+    if already:
+        st.caption("Sent. Draw another digit to send more.")
+    flash = st.session_state.pop(_SEND_NOTICE, None)
+    if flash:
+        st.warning(flash)
 
 
 def _send(joined: dict, current: CurrentInput) -> None:
