@@ -148,7 +148,7 @@ def what_the_network_sees(current: CurrentInput | None) -> None:
         with image.container(key="network_view"):
             st.image(pixels(current.prep.image, scale=1), caption="The 28x28 input", width=NETWORK_VIEW)
         with why.container(key="network_view_why"):
-            if kept_toggle("Show the pixels that sway the answer", "show_saliency"):
+            if kept_toggle("Show the ink behind the answer", "show_saliency"):
                 st.image(pixels(predictor().saliency(current.prep.image), scale=1, colormap="hot"),
                          caption="Bright: the ink that pushed the network towards its answer", width=NETWORK_VIEW)
         if kept_toggle("Show the preprocessing steps", "show_steps"):
