@@ -33,7 +33,7 @@ def main() -> None:
         page.screenshot(path=DOCS / "draw.png")
         for name, file in (("Feature maps", "feature_maps"), ("Filters", "filters"),
                            ("Architecture", "architecture")):
-            page.get_by_role("link", name=name).click()
+            page.get_by_role("link", name=name, exact=True).click()
             page.wait_for_timeout(5000)
             page.screenshot(path=DOCS / f"{file}.png")
         sidebar = page.locator("[data-testid='stSidebar']")
