@@ -1,25 +1,23 @@
 """A fine-tune on a class's digits in its own process: ``python -m classroom.finetune_worker``.
 
-Like ``mnist_model.train_worker``: the first stdin line is a JSON request ``{"db": URL,
-"code": CODE, "model_path": ..., "models_dir": ..., "config": {...}}``; a later ``stop``
-line, or stdin closing, cancels. Progress comes back as JSON lines (``progress`` with
-``done`` and ``message``) and the last line is the outcome, ``done``, ``cancelled`` or
-``failed``. While it runs the worker holds the store's job lease and renews it, so only one
-training runs per store, whichever server started it, and every server can show its progress.
+It speaks the app's worker protocol (``mnist_model/worker.py``): the request is
+``{"db": URL, "code": CODE, "model_path": ..., "models_dir": ..., "config": {...}}``; progress
+comes back as ``progress`` events with ``done`` and ``message``; the outcome is ``done`` (with
+the accuracies before and after), ``cancelled`` or ``failed``. While it runs the worker holds
+the store's job lease and renews it, so only one training runs per store, whichever server
+started it, and every server can show its progress.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import socket
-import sys
 import threading
 from pathlib import Path
 
-from mnist_model.train_worker import PRIORITY
+from mnist_model.worker import serve
 
 from .db import connect
 from .export import drawing_arrays
@@ -147,27 +145,8 @@ def _card(result, request: dict, n_drawings: int, n_students: int) -> dict:
     }
 
 
-def _listen(cancel: threading.Event) -> None:
-    for line in sys.stdin:
-        if line.strip() == "stop":
-            break
-    cancel.set()
-
-
 def main() -> None:
-    os.nice(PRIORITY)
-    out, lock = sys.stdout, threading.Lock()
-
-    def emit(event: dict) -> None:
-        with lock:
-            out.write(json.dumps(event, allow_nan=False) + "\n")
-            out.flush()
-
-    request = json.loads(sys.stdin.readline() or "{}")
-    cancel = threading.Event()
-    threading.Thread(target=_listen, args=(cancel,), daemon=True).start()
-    with contextlib.suppress(BrokenPipeError):
-        emit(run_job(request, emit, cancel))
+    serve(run_job)
 
 
 if __name__ == "__main__":

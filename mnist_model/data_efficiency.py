@@ -28,6 +28,7 @@ import math
 import platform
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -193,7 +194,8 @@ def _quotas(counts: np.ndarray, size: int) -> np.ndarray:
 
 
 def run_experiment(data, plan: EfficiencyPlan | None = None, on_progress: Progress | None = None,
-                   on_run: Callable[[Run], None] | None = None) -> DataEfficiency:
+                   on_run: Callable[[Run], None] | None = None,
+                   cancel: threading.Event | None = None) -> DataEfficiency:
     """Train both networks on every size and seed of ``plan``; test each on all test images.
 
     Args:
@@ -203,12 +205,14 @@ def run_experiment(data, plan: EfficiencyPlan | None = None, on_progress: Progre
         on_progress: called with (steps done, steps in all, a label for the run) every
             fraction of a second, from this thread.
         on_run: called with each finished run.
+        cancel: when set, training stops after the current batch.
 
     Returns:
         Every run's test accuracy and loss, with the plan.
 
     Raises:
         ValueError: a size exceeds the training images available.
+        TrainingCancelled: ``cancel`` was set before the last run finished.
     """
     from .data import prepare_images, prepare_labels
     from .training import train
@@ -224,7 +228,7 @@ def run_experiment(data, plan: EfficiencyPlan | None = None, on_progress: Progre
         counter.label = f"the {NETWORK_NAMES[architecture]} on {size:,} images"
         result = train(plan.config(architecture, size, seed),
                        ((prepare_images(x_train[subset]), prepare_labels(y_train[subset])), test),
-                       callbacks=[counter])
+                       callbacks=[counter], cancel=cancel)
         runs.append(Run(architecture, size, seed, result.config.epochs, plan.steps_for(size),
                         round(result.test_accuracy, 4), round(result.test_loss, 5), round(result.seconds, 2)))
         if on_run:

@@ -4,33 +4,28 @@ The app starts one of these per training job, so training never holds the server
 interpreter or starves its predictions: the worker lowers its own priority, and the
 server keeps answering drawings at full speed while it runs.
 
-Protocol: the first line on stdin is a JSON request ``{"config": {...}, "models_dir": ...}``;
-later lines are commands (``stop``). Closing stdin (the server went away) also stops the
-run. Progress comes back on stdout as JSON lines, one event each (``begin``, ``batch``,
-``point``, ``val``, ``saving``), and the last line is the outcome: ``done``, ``cancelled``
-or ``failed``, with a ``message`` for people. A model is saved atomically under a name no
-other model has, so a crash at any moment leaves every model in the folder loadable.
+It speaks the protocol of ``mnist_model.worker``: the request is ``{"config": {...},
+"models_dir": ...}``; a ``stop`` line, or stdin closing, cancels; the progress events are
+``begin``, ``batch``, ``point``, ``val`` and ``saving``, and the last line is the outcome:
+``done``, ``cancelled`` or ``failed``, with a ``message`` for people. A model is saved
+atomically under a name no other model has, so a crash at any moment leaves every model in
+the folder loadable.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import errno
-import json
 import math
-import os
-import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-PRIORITY = 19  # the lowest: drawings in the server come first
+from .worker import PRIORITY as PRIORITY  # re-exported: classroom.finetune_worker imports it from here
+from .worker import Emit, serve
+
 BATCH_EVERY_S = 0.25  # how often batch progress is reported
 CURVE_POINTS_PER_EPOCH = 20  # how often the live curves get a point
-
-Emit = Callable[[dict], None]
 
 
 def progress_callback(emit: Emit):
@@ -124,29 +119,8 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
             "message": f"Test accuracy {result.test_accuracy:.2%}. Saved as {path.name}."}
 
 
-def _listen(cancel: threading.Event) -> None:
-    """Stop on a ``stop`` line, or when stdin closes because the server is gone."""
-    for line in sys.stdin:
-        if line.strip() == "stop":
-            break
-    cancel.set()
-
-
 def main() -> None:
-    os.nice(PRIORITY)
-    out = sys.stdout
-    lock = threading.Lock()
-
-    def emit(event: dict) -> None:
-        with lock:
-            out.write(json.dumps(event, allow_nan=False) + "\n")
-            out.flush()
-
-    request = json.loads(sys.stdin.readline() or "{}")
-    cancel = threading.Event()
-    threading.Thread(target=_listen, args=(cancel,), daemon=True).start()
-    with contextlib.suppress(BrokenPipeError):  # the server went away: nobody left to tell
-        emit(run_job(request, emit, cancel))
+    serve(run_job)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,18 @@
 import argparse
+import dataclasses
 import json
+import os
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+from test_training_job import _children
 
-from mnist_model import data_efficiency
+from mnist_model import data_efficiency, data_efficiency_worker
 from mnist_model.data import load_mnist
 from mnist_model.data_efficiency import (
     SIZES,
@@ -197,26 +203,140 @@ def quick_bundle(tmp_path, monkeypatch):
     return path
 
 
-def test_a_live_run_adds_both_networks_to_the_plot(app, quick_bundle):
+@pytest.fixture
+def tiny_npz(tiny_raw, tmp_path, monkeypatch):
+    """$MNIST_NPZ at 600 training and 200 test images, for the live run's worker process too."""
+    npz = tmp_path / "tiny.npz"
+    (x_train, y_train), (x_test, y_test) = tiny_raw
+    np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    monkeypatch.setenv("MNIST_NPZ", str(npz))
+    return npz
+
+
+@pytest.fixture
+def server_live_run():
+    """The server's live run, fresh for each test and stopped after it."""
+    from ui.data_efficiency import live_run
+
+    live_run.clear()
+    job = live_run()
+    yield job
+    job.stop()
+    wait_for_live_run(job)
+    live_run.clear()
+
+
+def wait_for_live_run(job, timeout=180):
+    deadline = time.monotonic() + timeout
+    while job.state().active and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return job.state()
+
+
+def live_request(size=50, seed=1_234):
+    return {"plan": dataclasses.asdict(EfficiencyPlan(sizes=(500,), seeds=1, epochs=1, min_steps=2)), "size": size,
+            "seed": seed}
+
+
+def test_the_live_worker_trains_both_networks_on_fresh_digits(tiny_npz):
+    events = []
+    outcome = data_efficiency_worker.run_job(live_request(), events.append, threading.Event())
+    assert outcome["event"] == "done", outcome["message"]
+    runs = [Run(**run) for run in outcome["runs"]]
+    assert [(r.architecture, r.size, r.seed, r.steps) for r in runs] == [("convnet", 50, 1_234, 2),
+                                                                         ("dense", 50, 1_234, 2)]
+    assert all(0 <= r.test_accuracy <= 1 for r in runs)
+    assert events[-1] == {"event": "progress", "done": 4, "total": 4, "label": "the dense network on 50 images"}
+    assert json.loads(json.dumps(outcome)) == outcome  # what the process sends the server
+
+
+@pytest.mark.parametrize("request_, message", [
+    (live_request(size=601), "exceed the 600 training images available"),
+    (live_request() | {"plan": {"seeds": 0}}, "seeds must be a positive integer"),
+])
+def test_a_live_run_that_cannot_train_says_why(tiny_npz, request_, message):
+    outcome = data_efficiency_worker.run_job(request_, lambda event: None, threading.Event())
+    assert outcome["event"] == "failed" and message in outcome["message"]
+
+
+def test_the_live_run_trains_in_its_own_low_priority_process_one_at_a_time(tiny_npz, server_live_run):
+    plan = EfficiencyPlan(sizes=(500,), seeds=1, epochs=1, min_steps=2_000)  # long enough to catch it running
+    assert server_live_run.start(plan, 500, owner="first")
+    assert not server_live_run.start(plan, 500, owner="second")  # a second user is refused, nothing started
+    deadline = time.monotonic() + 120
+    while server_live_run.state().done == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    state = server_live_run.state()
+    assert state.status == "running" and state.owner == "first" and state.total == 2 * 8 * 250
+    assert 0 < state.fraction < 1 and state.label == "the convnet on 500 images"
+    workers = [pid for pid in _children(os.getpid()) if "data_efficiency_worker" in _cmdline(pid)]
+    assert len(workers) == 1 and os.getpriority(os.PRIO_PROCESS, workers[0]) == 19
+    server_live_run.stop()
+    state = wait_for_live_run(server_live_run)
+    assert state.status == "cancelled" and state.runs == () and "nothing was added" in state.message
+
+
+def test_a_live_run_shows_progress_goes_on_while_the_student_is_away_and_lands_on_the_plot(
+        tiny_npz, server_live_run, app, quick_bundle):
     app.switch_page(PAGE).run()
     assert [m.value for m in app.metric] == ["90.0%", "80.0%", "90.0%", "80.0%"]
     app.button(key="live_train").click().run()
+    assert not app.exception
+    assert server_live_run.state().active
+    assert app.button(key="live_train").disabled and not app.button(key="live_stop").disabled
+    bar = app.get("progress")[0].proto
+    assert bar.text.startswith(("Starting", "Training the"))
+    app.switch_page("views/architecture.py").run()  # off to another page while it trains
+    assert not app.exception
+    assert wait_for_live_run(server_live_run).status == "done"
+    app.switch_page(PAGE).run()
     assert not app.exception
     live = app.session_state["data_efficiency_live"]
     assert [(r.architecture, r.size, r.steps) for r in live] == [("convnet", 500, 8), ("dense", 500, 8)]
     assert live[0].seed >= 1_000 and 0 < live[0].test_accuracy <= 1
     assert f"convnet **{live[0].test_accuracy:.1%}**" in app.success[0].value
     assert "your convnet" in app.get("plotly_chart")[0].proto.spec
+    assert not app.get("progress") and not app.button(key="live_train").disabled
+    app.run()
+    assert len(app.session_state["data_efficiency_live"]) == 2  # taken once, not again on every rerun
 
 
-def test_a_second_live_run_is_told_the_server_is_busy(app, quick_bundle):
-    from ui.data_efficiency import live_run_lock
-
+def test_a_second_user_is_told_the_server_is_busy_and_gets_nothing_of_the_other_run(
+        tiny_npz, server_live_run, app, quick_bundle):
     app.switch_page(PAGE).run()
-    with live_run_lock():
-        app.button(key="live_train").click().run()
-    assert not app.exception and "Someone else is training" in app.info[0].value
+    assert not app.button(key="live_train").disabled and not app.get("progress")
+    assert server_live_run.start(data_efficiency.load_results(quick_bundle).plan, 500, owner="another session")
+    app.button(key="live_train").click().run()  # clicked before this page showed the other run
+    assert not app.exception and "Someone else is training" in app.toast[0].value
+    assert "Someone else is training" in app.info[0].value
+    assert "Someone else's run, 500 digits" in app.get("progress")[0].proto.text
+    assert app.button(key="live_train").disabled and app.button(key="live_stop").disabled
+    assert server_live_run.state().owner == "another session"
+    assert wait_for_live_run(server_live_run).status == "done"
+    app.run()
+    assert not app.exception and not app.info and not app.button(key="live_train").disabled
     assert "data_efficiency_live" not in app.session_state
+
+
+def test_the_student_who_started_a_live_run_can_stop_it(tiny_npz, server_live_run, app, quick_bundle, monkeypatch):
+    monkeypatch.setattr(data_efficiency, "BUNDLED_RESULTS", save_results(DataEfficiency(
+        EfficiencyPlan(sizes=(500, 1_000), seeds=1, min_steps=5_000), load_results(quick_bundle).runs),
+        quick_bundle.with_name("long.json")))  # a run long enough to stop
+    app.switch_page(PAGE).run()
+    app.button(key="live_train").click().run()
+    app.button(key="live_stop").click().run()
+    assert not app.exception and server_live_run.state().status in ("stopping", "cancelled")
+    assert wait_for_live_run(server_live_run).status == "cancelled"
+    app.run()
+    assert "nothing was added to the plot" in app.warning[0].value
+    assert "data_efficiency_live" not in app.session_state and not app.button(key="live_train").disabled
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def test_page_without_results_says_how_to_make_them(app, tmp_path, monkeypatch):
@@ -224,3 +344,19 @@ def test_page_without_results_says_how_to_make_them(app, tmp_path, monkeypatch):
     app.switch_page(PAGE).run()
     assert not app.exception and not app.metric
     assert "python -m mnist_model experiment data-efficiency" in app.info[0].value
+
+
+def test_results_of_a_single_size_show_one_headline(app, tmp_path, monkeypatch):
+    plan = EfficiencyPlan(sizes=(500,), seeds=1)
+    runs = (Run("convnet", 500, 0, 250, 2_000, 0.93, 0.3, 20.0), Run("dense", 500, 0, 250, 2_000, 0.87, 0.5, 9.0))
+    monkeypatch.setattr(data_efficiency, "BUNDLED_RESULTS", save_results(DataEfficiency(plan, runs),
+                                                                         tmp_path / "one.json"))
+    app.switch_page(PAGE).run()
+    assert not app.exception and [m.value for m in app.metric] == ["93.0%", "87.0%"]
+
+
+def test_a_student_in_a_class_cannot_start_a_live_run(app):
+    app.session_state["class_student"] = {"code": "ABC123", "name": "9B", "student": "x", "nickname": ""}
+    app.switch_page(PAGE).run()
+    assert not app.exception and app.button(key="live_train").disabled
+    assert any("only the teacher trains" in c.value for c in app.caption)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -19,8 +15,8 @@ from classroom.finetune import too_few
 from . import resources
 from .current import active_model_path
 from .text import plain
+from .worker_process import WorkerProcess
 
-APP_ROOT = resources.APP_ROOT
 POLL_S = 1.0
 
 
@@ -46,7 +42,7 @@ class FinetuneJob:
     def __init__(self):
         self._lock = threading.Lock()
         self._state = FinetuneState()
-        self._process: subprocess.Popen | None = None
+        self._process: WorkerProcess | None = None
 
     def state(self) -> FinetuneState:
         with self._lock:
@@ -59,9 +55,14 @@ class FinetuneJob:
                 return False
             self._state = FinetuneState("running", code, message="Starting: loading TensorFlow ...",
                                         started=time.time())
-            self._process = _spawn({"db": classroom.default_url(), "code": code, "model_path": model_path,
-                                    "models_dir": str(resources.models_dir()), "config": _config()})
-        threading.Thread(target=self._follow, args=(self._process,), name="finetune", daemon=True).start()
+            request = {"db": classroom.default_url(), "code": code, "model_path": model_path,
+                       "models_dir": str(resources.models_dir()), "config": _config()}
+            try:
+                self._process = WorkerProcess("classroom.finetune_worker", request, self._progress, self._end,
+                                              what="fine-tune")
+            except OSError as err:
+                self._state = FinetuneState("failed", code, message=f"The fine-tune could not start: {err}")
+                return False
         return True
 
     def stop(self) -> None:
@@ -69,30 +70,14 @@ class FinetuneJob:
             if not self._state.active:
                 return
             self._state = replace(self._state, status="stopping", message="Stopping after this batch ...")
-            try:
-                self._process.stdin.write("stop\n")
-                self._process.stdin.flush()
-            except (OSError, ValueError):  # already gone: _follow reports how it ended
-                pass
+            self._process.stop()
 
-    def _follow(self, process: subprocess.Popen) -> None:
-        outcome = None
-        for line in process.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") == "progress":
-                with self._lock:
-                    self._state = replace(self._state, done=event["done"], message=event["message"])
-            else:
-                outcome = event
-        process.wait()
-        if outcome is None:
-            process.errlog.seek(0)
-            last = process.errlog.read()[-2000:].strip().splitlines()
-            outcome = {"event": "failed", "message": f"The fine-tune process ended unexpectedly "
-                                                     f"({last[-1] if last else process.returncode})."}
+    def _progress(self, event: dict) -> None:
+        if event.get("event") == "progress":
+            with self._lock:
+                self._state = replace(self._state, done=event["done"], message=event["message"])
+
+    def _end(self, outcome: dict) -> None:
         with self._lock:
             self._state = replace(self._state, status=outcome["event"], message=outcome.get("message", ""),
                                   outcome=outcome)
@@ -103,16 +88,6 @@ def _config() -> dict:
     """Tests shrink the fine-tune with $CONVNET_LAB_TRAIN_LIMIT, as they shrink training."""
     limit = os.environ.get("CONVNET_LAB_TRAIN_LIMIT")
     return {"epochs": 1, "mnist_per_epoch": int(limit)} if limit else {}
-
-
-def _spawn(request: dict) -> subprocess.Popen:
-    errlog = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open for the process' lifetime)
-    process = subprocess.Popen([sys.executable, "-m", "classroom.finetune_worker"], cwd=APP_ROOT,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, text=True, bufsize=1)
-    process.errlog = errlog
-    process.stdin.write(json.dumps(request) + "\n")
-    process.stdin.flush()
-    return process
 
 
 @st.cache_resource

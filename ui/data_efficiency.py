@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 import streamlit as st
 
 from mnist_model import data_efficiency
-from mnist_model.data import load_mnist
 from mnist_model.data_efficiency import DataEfficiency, EfficiencyPlan, Run
+
+from .worker_process import WorkerProcess
 
 LIVE_SIZES = (500, 1_000)  # sizes a student can train live: a minute at most on the server
 
@@ -27,21 +29,83 @@ def bundled_results() -> DataEfficiency:
     return _results(str(path), path.stat().st_mtime if path.exists() else 0.0)
 
 
+@dataclass(frozen=True)
+class LiveRunState:
+    """The server's live run, as every session sees it."""
+
+    status: str = "idle"  # idle, running, stopping, done, cancelled, failed
+    owner: str = ""  # the session that started it: only that one gets the runs
+    size: int = 0  # training images
+    done: int = 0  # gradient steps done, over both networks
+    total: int = 0  # gradient steps in all
+    label: str = ""  # what trains now: "the convnet on 500 images"
+    runs: tuple[Run, ...] = ()  # when done: the convnet's and the dense network's
+    message: str = ""
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("running", "stopping")
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+
+class LiveRun:
+    """At most one live run per server, in its own low-priority process (training takes every
+    core, and thirty students may be drawing meanwhile); its progress is kept for every session."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._state = LiveRunState()
+        self._worker: WorkerProcess | None = None
+
+    def state(self) -> LiveRunState:
+        with self._lock:
+            return self._state
+
+    def start(self, plan: EfficiencyPlan, size: int, owner: str) -> bool:
+        """Train both networks on ``size`` fresh random images with ``plan``'s recipe, so the runs
+        compare with ``plan``'s; False, and nothing started, while another run goes on."""
+        seed = int(np.random.default_rng().integers(1_000, 1_000_000))  # not 0..2: a pick unlike the bundled ones
+        with self._lock:
+            if self._state.active:
+                return False
+            self._state = LiveRunState("running", owner, size, started=time.time(),
+                                       message="Starting: loading TensorFlow and the digits ...")
+            try:
+                self._worker = WorkerProcess("mnist_model.data_efficiency_worker",
+                                             {"plan": dataclasses.asdict(plan), "size": size, "seed": seed},
+                                             on_event=self._progress, on_end=self._end, what="training")
+            except OSError as err:
+                self._state = replace(self._state, status="failed", finished=time.time(),
+                                      message=f"The run could not start: {err}")
+        return True
+
+    def stop(self) -> None:
+        """Stop the run after its current batch; no runs come back."""
+        with self._lock:
+            if not self._state.active:
+                return
+            self._state = replace(self._state, status="stopping", message="Stopping after this batch ...")
+            self._worker.stop()
+
+    def _progress(self, event: dict) -> None:
+        with self._lock:
+            if event.get("event") == "progress" and self._state.status == "running":
+                self._state = replace(self._state, done=event["done"], total=event["total"],
+                                      label=event["label"], message="")
+
+    def _end(self, outcome: dict) -> None:
+        runs = tuple(Run(**run) for run in outcome.get("runs", ()))
+        with self._lock:
+            self._state = replace(self._state, status=outcome["event"], runs=runs, finished=time.time(),
+                                  message=outcome.get("message", ""))
+
+
 @st.cache_resource
-def live_run_lock() -> threading.Lock:
-    """Held while a live run trains: training takes every core, so the server runs one at a time."""
-    return threading.Lock()
-
-
-def train_live(plan: EfficiencyPlan, size: int, on_progress: Callable[[int, int, str], None]) -> list[Run] | None:
-    """Both networks trained on ``size`` fresh random images with ``plan``'s recipe, so the runs
-    compare with ``plan``'s; None, without training, when another session's run holds the server."""
-    lock = live_run_lock()
-    if not lock.acquire(blocking=False):
-        return None
-    try:
-        seed = int(np.random.default_rng().integers(1_000, 1_000_000))  # not 0..2: a pick of digits unlike the bundled
-        live = replace(plan, sizes=(size,), seeds=1, first_seed=seed)
-        return list(data_efficiency.run_experiment(load_mnist(), live, on_progress=on_progress).runs)
-    finally:
-        lock.release()
+def live_run() -> LiveRun:
+    """The server's one live run, shared by every session."""
+    return LiveRun()

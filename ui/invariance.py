@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -36,24 +35,9 @@ def grid(path: str | os.PathLike, image: np.ndarray, digit: int) -> np.ndarray:
     return _grid(*resources.model_key(path), image, digit)
 
 
-@st.cache_resource
-def _curves_cache() -> tuple[threading.Lock, dict]:
-    return threading.Lock(), {}
-
-
 def shift_curves(conv_path: Path, dense_path: Path, progress=None) -> ShiftCurves:
-    """The pair's accuracy against shift, measured once per pair of model files and stored beside them.
-
-    Kept in memory per pair of file versions; the lock makes a class opening the page at
-    once wait for one measurement instead of starting thirty.
-    """
-    key = (resources.model_key(conv_path), resources.model_key(dense_path))
-    lock, store = _curves_cache()
-    with lock:
-        if key not in store:
-            while len(store) >= 4:
-                store.pop(next(iter(store)))
-            store[key] = load_or_compute_shift_curves(
-                resources.get_predictor(conv_path).model, conv_path,
-                resources.get_predictor(dense_path).model, dense_path, progress)
-        return store[key]
+    """The pair's accuracy against shift, measured once per pair of model files and stored beside them."""
+    return resources.once_per_model(
+        "shift curves", (resources.model_key(conv_path), resources.model_key(dense_path)),
+        lambda: load_or_compute_shift_curves(resources.get_predictor(conv_path).model, conv_path,
+                                             resources.get_predictor(dense_path).model, dense_path, progress))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import streamlit as st
@@ -19,6 +21,8 @@ from mnist_model.storage import PRETRAINED_MODEL, list_models, load_model, model
 from .training_job import TrainingJob
 
 APP_ROOT = Path(__file__).resolve().parent.parent
+
+T = TypeVar("T")
 
 
 def models_dir() -> Path:
@@ -86,25 +90,37 @@ def _env_int(name: str) -> int | None:
 
 
 @st.cache_resource
-def _patterns_cache() -> tuple[threading.Lock, dict]:
+def _kept_results(kind: str) -> tuple[threading.Lock, dict]:
     return threading.Lock(), {}
 
 
-def filter_patterns(path: str | os.PathLike, progress=None) -> dict[str, np.ndarray]:
-    """Each conv filter's preferred input, computed once per model and stored beside it.
+def once_per_model(kind: str, key: Hashable, compute: Callable[[], T], kept: int = 4) -> T:
+    """``compute()``'s result for ``key``, computed once per server and kept in memory.
 
-    Kept in memory per model file version, so the page's reruns neither hash the model
-    nor read the file again; the lock makes a class that opens the page at once wait for
-    one computation instead of starting thirty.
+    For what a page computes from a model once and stores beside it (``load_or_compute_...``):
+    kept per model file version (``key`` holds ``model_key`` of each file), so the page's reruns
+    neither hash the model nor read the file again; the lock makes a class that opens the page
+    at once wait for one computation instead of starting thirty.
+
+    Args:
+        kind: what is kept ("filter patterns"): each kind has its own lock and store.
+        key: the model file version(s) the result belongs to.
+        compute: loads the stored result or computes it (showing progress to the session that asked).
+        kept: how many results of this kind to keep; the oldest goes first.
     """
-    key = model_key(path)
-    lock, store = _patterns_cache()
+    lock, store = _kept_results(kind)
     with lock:
         if key not in store:
-            while len(store) >= 4:
+            while len(store) >= kept:
                 store.pop(next(iter(store)))
-            store[key] = load_or_compute_patterns(get_predictor(path).model, path, on_progress=progress)
+            store[key] = compute()
         return store[key]
+
+
+def filter_patterns(path: str | os.PathLike, progress=None) -> dict[str, np.ndarray]:
+    """Each conv filter's preferred input, computed once per model and stored beside it."""
+    return once_per_model("filter patterns", model_key(path),
+                          lambda: load_or_compute_patterns(get_predictor(path).model, path, on_progress=progress))
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

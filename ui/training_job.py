@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -13,9 +9,9 @@ from pathlib import Path
 
 from mnist_model.config import TrainConfig
 
-LEASE_RENEW_S = 10  # how often a running job renews the class store's lease (which lapses after 60 s)
+from .worker_process import WorkerProcess
 
-APP_ROOT = Path(__file__).resolve().parent.parent
+LEASE_RENEW_S = 10  # how often a running job renews the class store's lease (which lapses after 60 s)
 
 
 @dataclass
@@ -55,7 +51,7 @@ class TrainingJob:
         self.lease = lease  # the class store's one-job lease (classroom.StoreLease), when a store is in use
         self._lock = threading.Lock()
         self._state = JobState()
-        self._process: subprocess.Popen | None = None
+        self._worker: WorkerProcess | None = None
 
     def state(self) -> JobState:
         """A snapshot: every session polls this each second, so only the curve lists are copied."""
@@ -72,15 +68,18 @@ class TrainingJob:
             self._state = JobState(status="running", config=config, started=time.time(),
                                    message="Starting: loading TensorFlow and MNIST ...")
             try:
-                self._process = _spawn({"config": config.to_dict(), "models_dir": str(self.models_dir),
-                                        "command": "trained in the app"})
+                self._worker = WorkerProcess("mnist_model.train_worker",
+                                             {"config": config.to_dict(), "models_dir": str(self.models_dir),
+                                              "command": "trained in the app"},
+                                             on_event=self._apply, on_end=self._end, what="training")
             except OSError as err:
                 self._state = replace(self._state, status="failed", finished=time.time(),
                                       message=f"Training could not start: {err}")
                 self._release()
                 return True
-            threading.Thread(target=self._follow, args=(self._process,), name="training",
-                             daemon=True).start()
+            if self.lease is not None:
+                threading.Thread(target=self._keep_lease, args=(self._worker,), name="training-lease",
+                                 daemon=True).start()
         return True
 
     def stop(self) -> None:
@@ -90,47 +89,26 @@ class TrainingJob:
                 return
             self._state.status = "stopping"
             self._state.message = "Stopping after this batch ..."
-            try:
-                self._process.stdin.write("stop\n")
-                self._process.stdin.flush()
-            except (OSError, ValueError):  # already gone: _follow reports how it ended
-                pass
+            self._worker.stop()
 
     def _release(self) -> None:
         if self.lease is not None:
             self.lease.release()
 
-    def _keep_lease(self, process: subprocess.Popen) -> None:
+    def _keep_lease(self, worker: WorkerProcess) -> None:
         """Renew the store's lease while the worker lives; if this server dies, the lease lapses."""
-        while process.poll() is None:
+        while worker.running():
             self.lease.renew()
             time.sleep(LEASE_RENEW_S)
 
-    def _follow(self, process: subprocess.Popen) -> None:
-        """Turn the worker's report lines into state, until it ends."""
-        if self.lease is not None:
-            threading.Thread(target=self._keep_lease, args=(process,), name="training-lease", daemon=True).start()
-        outcome = None
-        for line in process.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") in ("done", "cancelled", "failed"):
-                outcome = event
-            else:
-                self._apply(event)
-        process.wait()
-        if outcome is None:
-            process.errlog.seek(0)
-            last = process.errlog.read()[-4000:].strip().splitlines()
-            outcome = {"event": "failed", "message": f"The training process ended unexpectedly (exit code "
-                                                     f"{process.returncode}"
-                                                     f"{': ' + last[-1] if last else ''}). "
-                                                     f"The previous models are untouched."}
+    def _end(self, outcome: dict) -> None:
+        """The worker's outcome (on its follower thread): free the lease, then show how it ended."""
+        message = outcome.get("message", "")
+        if outcome.get("crashed"):
+            message += " The previous models are untouched."
         extra = {k: outcome[k] for k in ("model_path", "test_accuracy") if k in outcome}
         self._release()
-        self._finish(outcome["event"], outcome.get("message", ""), **extra)
+        self._finish(outcome["event"], message, **extra)
 
     def _apply(self, event: dict) -> None:
         kind = event.pop("event", None)
@@ -161,14 +139,3 @@ class TrainingJob:
             for name, value in extra.items():
                 setattr(self._state, name, value)
 
-
-def _spawn(request: dict) -> subprocess.Popen:
-    """The worker process, fed its request. Its stderr goes to a temporary file (TensorFlow is
-    chatty, and an unread pipe could fill up and block it), read back only if it dies."""
-    errlog = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open for the process' lifetime)
-    process = subprocess.Popen([sys.executable, "-m", "mnist_model.train_worker"], cwd=APP_ROOT,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, text=True, bufsize=1)
-    process.errlog = errlog
-    process.stdin.write(json.dumps(request) + "\n")
-    process.stdin.flush()
-    return process

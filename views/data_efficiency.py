@@ -1,20 +1,29 @@
 """Learning from few digits: test accuracy of the convnet and the dense network against training-set size."""
 
 import math
+import time
+import uuid
 
 import streamlit as st
 
 from mnist_model.figures_data_efficiency import accuracy_vs_size
+from ui.classroom import students_locked
 from ui.current import kept_toggle
-from ui.data_efficiency import LIVE_SIZES, bundled_results, train_live
+from ui.data_efficiency import LIVE_SIZES, LiveRun, LiveRunState, bundled_results, live_run
 
 LIVE = "data_efficiency_live"  # this session's live runs
+OWNER = "data_efficiency_owner"  # this session's name as the owner of the server's live run
+COLLECTED = "data_efficiency_collected"  # when the live run this session last took its results from started
+DRAWN = "data_efficiency_drawn"  # the live run as the page last drew it: (active, started)
+POLL_S = 1.0
+BUSY = ("Someone else is training right now, and the server trains one run at a time. "
+        "Try again in a minute; the results above are ready to explore.")
 
 
 def headline(results) -> None:
     """Both networks' mean accuracy with the fewest and the most training digits."""
     sizes, conv, dense = results.sizes, results.mean_accuracy("convnet"), results.mean_accuracy("dense")
-    for col, i in zip(st.columns(2), (0, len(sizes) - 1)):
+    for col, i in zip(st.columns(2), sorted({0, len(sizes) - 1})):  # one box when there is one size
         with col.container(border=True, key=f"headline_{sizes[i]}"):
             st.markdown(f"**Trained on {sizes[i]:,} digits**")
             left, right = st.columns(2)
@@ -46,28 +55,65 @@ def seconds_for(results, size: int) -> float:
     return sum(r.seconds for r in runs) / max(1, len(runs) // 2)
 
 
-def live_section(results) -> None:
+def session_id() -> str:
+    """This session's name, so that a live run's results go to the session that started it."""
+    return st.session_state.setdefault(OWNER, uuid.uuid4().hex)
+
+
+def collect_live_run(state: LiveRunState) -> None:
+    """Take this session's finished live run into its plot, once (also after a visit to other pages)."""
+    if state.status == "done" and state.owner == session_id() and st.session_state.get(COLLECTED) != state.started:
+        st.session_state[COLLECTED] = state.started
+        st.session_state[LIVE] = [*st.session_state.get(LIVE, []), *state.runs]
+
+
+def live_section(results, state: LiveRunState) -> None:
     st.subheader("Run it yourself")
     size = st.radio("Training digits", LIVE_SIZES, horizontal=True, format_func="{:,}".format, key="live_size")
     st.write(f"Train both networks on {size:,} digits picked at random, then test them on the same 10,000. "
              f"It takes about {seconds_for(results, size):.0f} seconds on a quiet server; your results appear as stars "
              f"on the plot.")
-    if st.button("Train both networks", type="primary", key="live_train"):
-        bar = st.progress(0.0, text="Loading the digits ...")
-        try:
-            runs = train_live(results.plan, size, lambda done, total, label: bar.progress(
-                done / total, text=f"Training {label} ..."))
-        except (ValueError, RuntimeError) as err:
-            st.error(f"Training could not run: {err}")
-            return
-        if runs is None:
-            bar.empty()
-            st.info("Someone else is training right now, and the server trains one run at a time. "
-                    "Try again in a minute; the results above are ready to explore.")
-            return
-        st.session_state[LIVE] = [*st.session_state.get(LIVE, []), *runs]
-        st.rerun()
+    job = live_run()
+    mine = state.owner == session_id()
+    st.session_state[DRAWN] = (state.active, state.started)
+    train, stop = st.columns(2)
+    in_class = students_locked()
+    train.button("Train both networks", type="primary", key="live_train", disabled=state.active or in_class,
+                 width="stretch", on_click=start_live_run, args=(job, results.plan, size))
+    stop.button("Stop", key="live_stop", disabled=not (state.active and mine), width="stretch", on_click=job.stop)
+    if in_class:
+        st.caption("In a class, only the teacher trains; the curves above are the bundled measurements.")
+    st.fragment(live_progress, run_every=POLL_S if state.active else None)()
     show_live_runs()
+
+
+def start_live_run(job: LiveRun, plan, size: int) -> None:
+    """Button callback: runs before the page is drawn, so the buttons already show the run."""
+    if not job.start(plan, size, session_id()):
+        st.toast(BUSY)
+
+
+def live_progress() -> None:
+    """The server's live run, polled; redraws the page when it starts or ends, for the plot and buttons."""
+    state = live_run().state()
+    if state.active:
+        mine = state.owner == session_id()
+        st.progress(state.fraction, text=progress_text(state, mine))
+        if not mine:
+            st.info(BUSY)
+    elif state.owner == session_id() and state.status == "cancelled":
+        st.warning(state.message)
+    elif state.owner == session_id() and state.status == "failed":
+        st.error(f"Training could not run: {state.message}")
+    if st.session_state.get(DRAWN) != (state.active, state.started):
+        st.rerun(scope="app")
+
+
+def progress_text(state: LiveRunState, mine: bool) -> str:
+    elapsed = time.time() - (state.started or time.time())
+    what = f"Training {state.label}" if state.label else state.message
+    whose = "" if mine else f"Someone else's run, {state.size:,} digits: "
+    return f"{whose}{what} · {elapsed:.0f} s"
 
 
 def show_live_runs() -> None:
@@ -95,6 +141,8 @@ headline(results)
 st.write("With few examples the convnet wins clearly. It slides the same small filters over every position, so "
          "each example teaches it what a stroke looks like everywhere in the image; the dense network has a "
          "separate weight for every pixel, so it must see a stroke in each place to learn it there.")
+live = live_run().state()  # one look for the whole page, so the plot and the buttons agree
+collect_live_run(live)
 metric = "error" if kept_toggle("Show mistakes instead (log scale)", "data_efficiency_errors") else "accuracy"
 st.plotly_chart(accuracy_vs_size(results, st.session_state.get(LIVE, []), metric), key="data_efficiency_plot")
 st.caption(recipe_note(results.plan, results.sizes[0]))
@@ -102,4 +150,4 @@ with st.expander("The numbers"):
     st.table(numbers_table(results))
     st.caption(f"The convnet is listing 5.1 (93,322 weights); the dense network has one hidden layer of "
                f"{results.plan.dense_units} units (93,025 weights).")
-live_section(results)
+live_section(results, live)

@@ -1,6 +1,5 @@
 """What each unit sees: a unit's receptive field on the input, and the test digits that excite each filter most."""
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,21 +26,11 @@ NO_CONV = ("This model has no convolution layers, so no unit looks at just a par
 FORMULA = "field = field before + (kernel - 1) x jump before;  jump = jump before x stride"
 
 
-@st.cache_resource
-def _top_patches_cache() -> tuple[threading.Lock, dict]:
-    return threading.Lock(), {}
-
-
 def top_patches_for(path: Path, progress=None) -> dict[str, TopPatches]:
-    """The model's top patches, kept in memory per model file version (see ``resources.filter_patterns``)."""
-    key = resources.model_key(path)
-    lock, store = _top_patches_cache()
-    with lock:
-        if key not in store:
-            while len(store) >= 4:
-                store.pop(next(iter(store)))
-            store[key] = load_or_compute_top_patches(resources.get_predictor(path).model, path, on_progress=progress)
-        return store[key]
+    """The model's top patches, computed once per model and stored beside it."""
+    return resources.once_per_model(
+        "top patches", resources.model_key(path),
+        lambda: load_or_compute_top_patches(resources.get_predictor(path).model, path, on_progress=progress))
 
 
 def pick_from_click(layer: str) -> None:

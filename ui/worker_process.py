@@ -1,0 +1,89 @@
+"""The server's side of a job in its own process (the protocol is in ``mnist_model/worker.py``).
+
+A job object (the sidebar's training, the live data-efficiency run) keeps its state for every
+session to poll; a ``WorkerProcess`` starts the worker, turns its report lines into calls on
+that job from a thread of its own, and asks it to stop. Worker threads never call ``st.*``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from mnist_model.worker import OUTCOMES
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+STDERR_KEPT = 4000  # characters of a dead worker's stderr read back for its last line
+
+
+class WorkerProcess:
+    """One ``python -m <module>`` worker, fed its request, followed until it ends.
+
+    Args:
+        module: the worker module, e.g. ``mnist_model.train_worker``.
+        request: its request (JSON-able).
+        on_event: called with each progress event, on the follower thread.
+        on_end: called once with the outcome event, on the follower thread: the worker's last
+            line, or a ``failed`` event (with ``"crashed": True``) saying how the process died.
+        what: the job in words, for that sentence ("training").
+
+    Raises:
+        OSError: the process could not be started.
+    """
+
+    def __init__(self, module: str, request: dict, on_event: Callable[[dict], None],
+                 on_end: Callable[[dict], None], what: str):
+        self.what = what
+        self._on_event, self._on_end = on_event, on_end
+        # TensorFlow is chatty on stderr, and an unread pipe could fill up and block the worker:
+        # it goes to a file, read back only if the worker dies.
+        self._errlog = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open for the process' lifetime)
+        try:
+            self._process = subprocess.Popen([sys.executable, "-m", module], cwd=APP_ROOT, stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=self._errlog, text=True, bufsize=1)
+        except OSError:
+            self._errlog.close()
+            raise
+        self._send(json.dumps(request))
+        threading.Thread(target=self._follow, name=what, daemon=True).start()
+
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    def stop(self) -> None:
+        """Ask the worker to stop soon; how it ended still comes through ``on_end``."""
+        self._send("stop")
+
+    def _send(self, line: str) -> None:
+        try:
+            self._process.stdin.write(line + "\n")
+            self._process.stdin.flush()
+        except (OSError, ValueError):  # already gone: _follow reports how it ended
+            pass
+
+    def _follow(self) -> None:
+        outcome = None
+        for line in self._process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") in OUTCOMES:
+                outcome = event
+            else:
+                self._on_event(event)
+        self._process.wait()
+        self._on_end(outcome or self._crash_report())
+        self._errlog.close()
+
+    def _crash_report(self) -> dict:
+        self._errlog.seek(0)
+        last = self._errlog.read()[-STDERR_KEPT:].strip().splitlines()
+        return {"event": "failed", "crashed": True,
+                "message": f"The {self.what} process ended unexpectedly (exit code {self._process.returncode}"
+                           f"{': ' + last[-1] if last else ''})."}
