@@ -45,3 +45,21 @@ def test_a_failed_computation_is_not_kept_and_the_next_call_tries_again():
     with pytest.raises(ValueError, match="MNIST is missing"):
         once_per_model("flaky", "m", broken)
     assert once_per_model("flaky", "m", lambda: 42) == 42
+
+
+def test_a_model_being_computed_does_not_hold_up_another_model():
+    started, release, order = threading.Event(), threading.Event(), []
+
+    def slow():
+        started.set()
+        release.wait(5)
+        order.append("slow")
+        return "slow"
+
+    first = threading.Thread(target=lambda: once_per_model("per model", "big.keras", slow))
+    first.start()
+    started.wait(5)
+    assert once_per_model("per model", "small.keras", lambda: order.append("quick") or "quick") == "quick"
+    release.set()
+    first.join()
+    assert order == ["quick", "slow"]  # the second model was served while the first was still computing

@@ -90,8 +90,8 @@ def _env_int(name: str) -> int | None:
 
 
 @st.cache_resource
-def _kept_results(kind: str) -> tuple[threading.Lock, dict]:
-    return threading.Lock(), {}
+def _kept_results(kind: str) -> tuple[threading.Lock, dict, dict]:
+    return threading.Lock(), {}, {}  # guards the two dicts; results by key; a lock per key being computed
 
 
 def once_per_model(kind: str, key: Hashable, compute: Callable[[], T], kept: int = 4) -> T:
@@ -99,22 +99,32 @@ def once_per_model(kind: str, key: Hashable, compute: Callable[[], T], kept: int
 
     For what a page computes from a model once and stores beside it (``load_or_compute_...``):
     kept per model file version (``key`` holds ``model_key`` of each file), so the page's reruns
-    neither hash the model nor read the file again; the lock makes a class that opens the page
-    at once wait for one computation instead of starting thirty.
+    neither hash the model nor read the file again. A lock per key makes a class that opens the
+    page at once wait for one computation instead of starting thirty, while a session asking
+    about another model is not held up by it.
 
     Args:
-        kind: what is kept ("filter patterns"): each kind has its own lock and store.
+        kind: what is kept ("filter patterns"): each kind has its own store.
         key: the model file version(s) the result belongs to.
         compute: loads the stored result or computes it (showing progress to the session that asked).
         kept: how many results of this kind to keep; the oldest goes first.
     """
-    lock, store = _kept_results(kind)
+    guard, store, computing = _kept_results(kind)
+    with guard:
+        if key in store:
+            return store[key]
+        lock = computing.setdefault(key, threading.Lock())
     with lock:
-        if key not in store:
+        with guard:
+            if key in store:  # computed by whoever held the lock before us
+                return store[key]
+        result = compute()
+        with guard:
             while len(store) >= kept:
                 store.pop(next(iter(store)))
-            store[key] = compute()
-        return store[key]
+            store[key] = result
+            computing.pop(key, None)
+        return result
 
 
 def filter_patterns(path: str | os.PathLike, progress=None) -> dict[str, np.ndarray]:
