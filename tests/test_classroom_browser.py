@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from browser_support import app_is_running, browser_marks, draw, running_app, wait_for_prediction
 
@@ -111,3 +112,22 @@ def test_a_student_who_opens_another_page_first_can_still_join(browser, lesson):
     student.locator("[data-testid='stSidebarNav'] a", has_text="Draw & predict").click()
     student.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)
     assert "In class" in student.locator("[data-testid='stSidebar']").inner_text()
+
+
+def test_the_fine_tune_button_comes_on_by_itself_once_the_class_has_sent_enough(browser, lesson):
+    url, db = lesson
+    teacher, link = teacher_creates_class(browser, url)
+    code = link.split("class=")[1]
+    teacher.get_by_role("tab", name="Fine-tune").click()
+    button = teacher.get_by_role("button", name="Fine-tune on this class")
+    teacher.get_by_text("The class has sent 0 drawings").wait_for(timeout=30_000)
+    assert button.is_disabled()
+    store = classroom.connect(db)
+    for nickname in ("A", "B", "C", "D"):  # enough, sent while the teacher only watches
+        student = classroom.join(store, code, nickname)
+        for digit in range(5):
+            image = np.zeros((28, 28), np.uint8)
+            image[4:24, 10 + digit] = 255
+            classroom.send_drawing(store, student, image, intended=digit, predicted=digit, confidence=0.9)
+    teacher.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=15_000)
+    assert teacher.get_by_text("The class has sent").count() == 0

@@ -100,6 +100,11 @@ def panel(store: classroom.Store, code: str) -> None:
     """The teacher's fine-tune: why not yet, or the button; then progress and before/after."""
     st.caption("Train a copy of the active model a little more on MNIST plus half the students' drawings, "
                "then check it on the other half's drawings, which it never saw.")
+    st.fragment(_controls, run_every=POLL_S)(store, code)
+
+
+def _controls(store: classroom.Store, code: str) -> None:
+    """Redrawn every POLL_S like the dashboard: the button comes on as soon as enough drawings arrive."""
     summary = classroom.class_summary(store, code)
     reason = too_few(summary.n_drawings, summary.n_students)
     job = finetune_job()
@@ -110,7 +115,7 @@ def panel(store: classroom.Store, code: str) -> None:
     stop.button("Stop", key="stop_finetune", disabled=not state.active, on_click=job.stop, width="stretch")
     if reason:
         st.info(reason)
-    st.fragment(_progress, run_every=POLL_S)(store)
+    _progress(store)
 
 
 def _start(job: FinetuneJob, store: classroom.Store, code: str) -> None:
