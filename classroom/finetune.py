@@ -69,10 +69,12 @@ class FinetuneResult:
     n_train_drawings: int
     n_held_out_drawings: int
     seconds: float  # wall time of the training, without the measurements
+    snapshots: list[list[np.ndarray]] = dataclasses.field(default_factory=list)  # weights after each epoch
 
     def card(self) -> dict:
         """What a model card records about the fine-tune (the caller adds which class it was)."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"}
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in ("model", "snapshots")}
         return {**fields, "config": self.config.to_dict()}
 
 
@@ -141,7 +143,7 @@ def finetune(model: keras.Model, class_x: np.ndarray, class_y: np.ndarray, stude
     before = (evaluate(model, x[held], y[held])["test_accuracy"], evaluate(model, x_test, y_test)["test_accuracy"])
     tuned = copy_for_training(model, config, len(x_train))
     start = time.perf_counter()
-    _train(tuned, (x_train, y_train), (x[train], y[train]), config, report, Guard(cancel))
+    snapshots = _train(tuned, (x_train, y_train), (x[train], y[train]), config, report, Guard(cancel))
     seconds = time.perf_counter() - start
     report(1.0, "Measuring the fine-tuned model ...")
     after = (evaluate(tuned, x[held], y[held])["test_accuracy"], evaluate(tuned, x_test, y_test)["test_accuracy"])
@@ -149,7 +151,8 @@ def finetune(model: keras.Model, class_x: np.ndarray, class_y: np.ndarray, stude
     return FinetuneResult(model=tuned, config=config, class_accuracy_before=before[0], class_accuracy_after=after[0],
                           mnist_accuracy_before=before[1], mnist_accuracy_after=after[1],
                           train_students=sorted(set(names[train])), held_out_students=sorted(set(names[held])),
-                          n_train_drawings=len(train), n_held_out_drawings=len(held), seconds=seconds)
+                          n_train_drawings=len(train), n_held_out_drawings=len(held), seconds=seconds,
+                          snapshots=snapshots)
 
 
 def _class_data(class_x, class_y, students) -> tuple[np.ndarray, np.ndarray]:
@@ -197,10 +200,16 @@ def epoch_indices(n_mnist: int, n_class: int, config: FinetuneConfig, epoch: int
     return mnist, repeats
 
 
-def _train(model, mnist_train, class_train, config: FinetuneConfig, report: Progress, guard: Guard) -> None:
-    """``config.epochs`` passes of fresh MNIST plus the class's drawings; raises if cancelled or diverged."""
+def _train(model, mnist_train, class_train, config: FinetuneConfig, report: Progress, guard: Guard
+           ) -> list[list[np.ndarray]]:
+    """``config.epochs`` passes of fresh MNIST plus the class's drawings; raises if cancelled or diverged.
+
+    Returns:
+        the weights after each epoch, for the training timeline.
+    """
     (x_mnist, y_mnist), (x_class, y_class) = mnist_train, class_train
     keras.utils.set_random_seed(config.seed)
+    snapshots = []
     for epoch in range(config.epochs):
         mnist, repeats = epoch_indices(len(x_mnist), len(x_class), config, epoch)
         x = np.concatenate([x_mnist[mnist], x_class[repeats]])
@@ -213,6 +222,8 @@ def _train(model, mnist_train, class_train, config: FinetuneConfig, report: Prog
                                    f"Try a smaller learning rate than {config.learning_rate}.")
         if guard.cancelled:
             raise TrainingCancelled("Fine-tuning was stopped; no model was saved.")
+        snapshots.append([w.copy() for w in model.get_weights()])
+    return snapshots
 
 
 class _Progress(keras.callbacks.Callback):

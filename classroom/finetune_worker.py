@@ -90,6 +90,7 @@ def run_job(request: dict, emit, cancel: threading.Event) -> dict:
 def _finetune(request: dict, store, renewer: Renewer, emit, cancel: threading.Event) -> dict:
     from mnist_model.data import load_prepared
     from mnist_model.familiarity import load_or_fit_familiarity
+    from mnist_model.snapshots import write_timeline
     from mnist_model.storage import load_model, save_model
     from mnist_model.training import TrainingCancelled, TrainingDiverged
 
@@ -108,13 +109,16 @@ def _finetune(request: dict, store, renewer: Renewer, emit, cancel: threading.Ev
         config = FinetuneConfig(**request.get("config", {}))
         progress(0.0, "Loading the model and MNIST ...")
         model = load_model(request["model_path"])
-        result = finetune(model, x, y, students, load_prepared(), config, progress, cancel)
+        mnist = load_prepared()
+        result = finetune(model, x, y, students, mnist, config, progress, cancel)
         progress(1.0, "Saving the new model ...")
         models_dir = Path(request["models_dir"])
         models_dir.mkdir(parents=True, exist_ok=True)
         path = new_model_path(models_dir, code)
         save_model(result.model, path, _card(result, request, len(records), len(set(students))))
         load_or_fit_familiarity(result.model, path)  # here, off the server, not on a student's first drawing
+        progress(1.0, "Scoring the weights after each epoch, for the training timeline ...")
+        write_timeline(result, path, mnist)
     except TrainingCancelled as err:
         return {"event": "cancelled", "message": f"{err} The previous models are untouched."}
     except (TrainingDiverged, ValueError) as err:

@@ -170,6 +170,7 @@ def test_finetune_worker_saves_a_model_with_its_class_card(class_db, code, mnist
     import threading
 
     from classroom.finetune_worker import run_job
+    from mnist_model.snapshots import load_timeline
     from mnist_model.storage import read_card, save_model
 
     store = classroom.connect(class_db)
@@ -189,6 +190,9 @@ def test_finetune_worker_saves_a_model_with_its_class_card(class_db, code, mnist
     assert card["class_code"] == code and card["class_drawings"] == 24 and card["class_students"] == 4
     assert 0 <= outcome["class_accuracy_after"] <= 1 and events[-1]["event"] == "progress"
     assert classroom.job_lease(store) is None  # released for the next job
+    timeline = load_timeline(outcome["model_path"])  # the How it learned page works on it too
+    assert timeline.epochs == 1 and timeline.test_accuracy[-1] == pytest.approx(outcome["mnist_accuracy_after"],
+                                                                               abs=0.002)
 
 
 def test_second_finetune_is_refused_while_the_lease_is_held(class_db, code):

@@ -89,8 +89,10 @@ def test_finetune_measures_before_and_after_and_leaves_the_given_model_alone(tin
     assert (result.n_train_drawings, result.n_held_out_drawings) == (24, 16)  # 3 students train, 2 measure
     assert not set(result.train_students) & set(result.held_out_students)
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+    assert len(result.snapshots) == QUICK.epochs  # the weights after each epoch, for the timeline
+    assert all(np.array_equal(a, b) for a, b in zip(result.snapshots[-1], result.model.get_weights(), strict=True))
     card = result.card()
-    assert "model" not in card and card["config"]["learning_rate"] == QUICK.learning_rate
+    assert "model" not in card and "snapshots" not in card and card["config"]["learning_rate"] == QUICK.learning_rate
     assert card["held_out_students"] == result.held_out_students
 
 
