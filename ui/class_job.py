@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -15,7 +14,7 @@ from classroom.finetune import too_few
 from . import resources
 from .current import active_model_path
 from .text import plain
-from .worker_process import WorkerProcess
+from .worker_process import SharedJob, WorkerProcess
 
 POLL_S = 1.0
 
@@ -36,17 +35,11 @@ class FinetuneState:
         return self.status in ("running", "stopping")
 
 
-class FinetuneJob:
+class FinetuneJob(SharedJob):
     """At most one fine-tune per server process (the store's lease makes it one per store)."""
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._state = FinetuneState()
-        self._process: WorkerProcess | None = None
-
-    def state(self) -> FinetuneState:
-        with self._lock:
-            return self._state
+        super().__init__(FinetuneState())
 
     def start(self, code: str, model_path: str) -> bool:
         """Start the worker; False when this server already runs one."""
@@ -58,19 +51,12 @@ class FinetuneJob:
             request = {"db": classroom.default_url(), "code": code, "model_path": model_path,
                        "models_dir": str(resources.models_dir()), "config": _config()}
             try:
-                self._process = WorkerProcess("classroom.finetune_worker", request, self._progress, self._end,
+                self._worker = WorkerProcess("classroom.finetune_worker", request, self._progress, self._end,
                                               what="fine-tune")
             except OSError as err:
                 self._state = FinetuneState("failed", code, message=f"The fine-tune could not start: {err}")
                 return False
         return True
-
-    def stop(self) -> None:
-        with self._lock:
-            if not self._state.active:
-                return
-            self._state = replace(self._state, status="stopping", message="Stopping after this batch ...")
-            self._process.stop()
 
     def _progress(self, event: dict) -> None:
         if event.get("event") == "progress":

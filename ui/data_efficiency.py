@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -13,7 +12,7 @@ import streamlit as st
 from mnist_model import data_efficiency
 from mnist_model.data_efficiency import DataEfficiency, EfficiencyPlan, Run
 
-from .worker_process import WorkerProcess
+from .worker_process import SharedJob, WorkerProcess
 
 LIVE_SIZES = (500, 1_000)  # sizes a student can train live: a minute at most on the server
 
@@ -53,18 +52,12 @@ class LiveRunState:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
 
-class LiveRun:
+class LiveRun(SharedJob):
     """At most one live run per server, in its own low-priority process (training takes every
     core, and thirty students may be drawing meanwhile); its progress is kept for every session."""
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._state = LiveRunState()
-        self._worker: WorkerProcess | None = None
-
-    def state(self) -> LiveRunState:
-        with self._lock:
-            return self._state
+        super().__init__(LiveRunState())
 
     def start(self, plan: EfficiencyPlan, size: int, owner: str) -> bool:
         """Train both networks on ``size`` fresh random images with ``plan``'s recipe, so the runs
@@ -83,14 +76,6 @@ class LiveRun:
                 self._state = replace(self._state, status="failed", finished=time.time(),
                                       message=f"The run could not start: {err}")
         return True
-
-    def stop(self) -> None:
-        """Stop the run after its current batch; no runs come back."""
-        with self._lock:
-            if not self._state.active:
-                return
-            self._state = replace(self._state, status="stopping", message="Stopping after this batch ...")
-            self._worker.stop()
 
     def _progress(self, event: dict) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mnist_model.config import TrainConfig
 
-from .worker_process import WorkerProcess
+from .worker_process import SharedJob, WorkerProcess
 
 LEASE_RENEW_S = 10  # how often a running job renews the class store's lease (which lapses after 60 s)
 
@@ -41,7 +41,7 @@ class JobState:
         return min(1.0, (self.epoch + self.step / self.steps) / self.config.epochs)
 
 
-class TrainingJob:
+class TrainingJob(SharedJob):
     """Starts at most one training at a time, in its own low-priority process, and keeps its
     progress for every session to read. The worker thread only reads the process' reports."""
 
@@ -49,9 +49,7 @@ class TrainingJob:
         self.models_dir = Path(models_dir)
         self.train_limit = train_limit  # tests shrink the data through this
         self.lease = lease  # the class store's one-job lease (classroom.StoreLease), when a store is in use
-        self._lock = threading.Lock()
-        self._state = JobState()
-        self._worker: WorkerProcess | None = None
+        super().__init__(JobState())
 
     def state(self) -> JobState:
         """A snapshot: every session polls this each second, so only the curve lists are copied."""
@@ -81,15 +79,6 @@ class TrainingJob:
                 threading.Thread(target=self._keep_lease, args=(self._worker,), name="training-lease",
                                  daemon=True).start()
         return True
-
-    def stop(self) -> None:
-        """Ask the running job to stop after its current batch; nothing is saved."""
-        with self._lock:
-            if not self._state.active:
-                return
-            self._state.status = "stopping"
-            self._state.message = "Stopping after this batch ..."
-            self._worker.stop()
 
     def _release(self) -> None:
         if self.lease is not None:

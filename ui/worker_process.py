@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from mnist_model.worker import OUTCOMES
@@ -87,3 +88,30 @@ class WorkerProcess:
         return {"event": "failed", "crashed": True,
                 "message": f"The {self.what} process ended unexpectedly (exit code {self._process.returncode}"
                            f"{': ' + last[-1] if last else ''})."}
+
+
+class SharedJob:
+    """At most one job of a kind per server, its state shared with every session that polls it.
+
+    A subclass starts ``self._worker`` (a ``WorkerProcess``) and keeps ``self._state``, a
+    dataclass with ``status``, ``message`` and an ``active`` property, up to date from the
+    worker's reports, always under ``self._lock``.
+    """
+
+    def __init__(self, idle_state):
+        self._lock = threading.Lock()
+        self._state = idle_state
+        self._worker: WorkerProcess | None = None
+
+    def state(self):
+        """The state now (a dataclass; don't change it)."""
+        with self._lock:
+            return self._state
+
+    def stop(self) -> None:
+        """Ask the running job to stop after its current batch; how it ended still comes from the worker."""
+        with self._lock:
+            if not self._state.active:
+                return
+            self._state = replace(self._state, status="stopping", message="Stopping after this batch ...")
+            self._worker.stop()

@@ -45,7 +45,7 @@ def login(store) -> bool:
 def choose_class(store) -> classroom.ClassInfo | None:
     """Create a class, or pick one made earlier (here or with ``python -m classroom create``)."""
     fresh = not classroom.list_classes(store)
-    with st.expander("New class", expanded=fresh), st.form("new_class", border=False):
+    with st.expander("New class", expanded=fresh), st.form("new_class", border=False, clear_on_submit=True):
         name = st.text_input("Class name", max_chars=80, placeholder="e.g. 9B, Tuesday")
         if st.form_submit_button("Create class", type="primary"):
             st.session_state[CLASS_CHOSEN] = classroom.create_class(store, name)
