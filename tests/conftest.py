@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
@@ -36,6 +38,19 @@ def stroke_image(points, size=280, width=20, mode="RGBA", ink=(255, 255, 255, 25
     draw = ImageDraw.Draw(img)
     draw.line(points, fill=ink[: len(mode)] if mode != "L" else ink[0], width=width, joint="curve")
     return img
+
+
+def page_with_model(page: str, model_path, monkeypatch, models=None) -> AppTest:
+    """AppTest on ``page`` (e.g. "views/explain.py") with ``model_path`` picked in the sidebar.
+
+    The models folder is ``models``, by default the model's own folder, so the picker lists it.
+    """
+    monkeypatch.setenv("CONVNET_LAB_MODELS", str(models or Path(model_path).parent))
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.session_state["model_path"] = str(model_path)
+    at.switch_page(page).run()
+    assert not at.exception
+    return at
 
 
 @pytest.fixture

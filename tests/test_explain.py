@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import stroke_image
+from conftest import page_with_model, stroke_image
 from model_zoo import BUILDERS, save_zoo
 from streamlit.testing.v1 import AppTest
 
@@ -256,11 +256,7 @@ def test_page_shows_three_maps_with_conv_2_and_says_why(app):
 @pytest.mark.parametrize("name", ["dense_only", "functional", "logits"])
 def test_page_works_for_other_models(zoo, monkeypatch, name):
     paths, models = zoo
-    monkeypatch.setenv("CONVNET_LAB_MODELS", str(paths[name].parent))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["model_path"] = str(paths[name])
-    at.switch_page("views/explain.py").run()
-    assert not at.exception
+    at = page_with_model("views/explain.py", paths[name], monkeypatch)
     titles = chart_titles(at)
     assert titles[-2:] == ["Occlusion (8x8 grey square)", "Integrated gradients"]
     assert (len(titles) == 2) == (name == "dense_only")

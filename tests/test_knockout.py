@@ -5,8 +5,8 @@ import re
 import keras
 import numpy as np
 import pytest
+from conftest import page_with_model
 from model_zoo import BUILDERS, save_zoo
-from streamlit.testing.v1 import AppTest
 
 from mnist_model.inference import outputs_probabilities, softmax
 from mnist_model.knockout import Switchboard, class_scores, lead, run_layers, switchable_layers
@@ -165,11 +165,7 @@ def test_switches_stay_when_visiting_another_page(app):
 @pytest.mark.parametrize("name", ["dense_only", "functional"])
 def test_page_works_for_other_models(zoo, monkeypatch, name):
     paths, models = zoo
-    monkeypatch.setenv("CONVNET_LAB_MODELS", str(paths[name].parent))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["model_path"] = str(paths[name])
-    at.switch_page("views/knockout.py").run()
-    assert not at.exception
+    at = page_with_model("views/knockout.py", paths[name], monkeypatch)
     layers = switchable_layers(models[name])
     first = next(iter(layers))
     assert at.main.selectbox[0].options[0].startswith(f"{first} ({layers[first]} ")
@@ -182,9 +178,5 @@ def test_page_says_when_there_is_nothing_to_switch_off(tmp_path, monkeypatch):
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(10, activation="softmax")])
     model.save(tmp_path / "linear.keras")
-    monkeypatch.setenv("CONVNET_LAB_MODELS", str(tmp_path))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["model_path"] = str(tmp_path / "linear.keras")
-    at.switch_page("views/knockout.py").run()
-    assert not at.exception
+    at = page_with_model("views/knockout.py", tmp_path / "linear.keras", monkeypatch)
     assert any("There is nothing to switch off" in i.value for i in at.info)

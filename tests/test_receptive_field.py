@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import page_with_model
 from keras import layers
 from model_zoo import BUILDERS
 from streamlit.testing.v1 import AppTest
@@ -296,10 +297,7 @@ def test_page_says_a_same_padded_field_reaches_past_the_border(tmp_path, monkeyp
     keras.backend.clear_session()
     path = tmp_path / "same.keras"
     BUILDERS["same_padding"]().save(path)
-    monkeypatch.setenv("CONVNET_LAB_MODELS", str(tmp_path))
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.session_state["model_path"] = str(path)
-    at.switch_page("views/hierarchy.py").run()
+    at = page_with_model("views/hierarchy.py", path, monkeypatch)
     at.slider(key="rf_row_conv2d").set_value(0).run()
     assert not at.exception
     assert "Part of this unit's field lies past the border, where the layer pads with zeros." in \

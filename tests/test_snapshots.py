@@ -1,11 +1,9 @@
 """The training timeline: one snapshot per epoch, stored beside the model, scored, and never altering it."""
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import page_with_model
 
 from mnist_model.config import TrainConfig
 from mnist_model.inference import Predictor
@@ -73,20 +71,11 @@ def test_a_model_without_a_timeline_or_with_a_broken_one_has_none(tmp_path):
     assert load_timeline(tmp_path / "bad.keras") is None
 
 
-def open_timeline(models: Path, model_path: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("CONVNET_LAB_MODELS", str(models))
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.session_state["model_path"] = str(model_path)
-    at.switch_page("views/timeline.py").run()
-    assert not at.exception
-    return at
-
-
 def test_timeline_page_scrubs_through_the_epochs(trained, tiny_data, tmp_path, monkeypatch):
     path = save_model(trained.model, tmp_path / "run.keras")
     write_timeline(trained, path, tiny_data)
     timeline = load_timeline(path)
-    at = open_timeline(tmp_path, path, monkeypatch)
+    at = page_with_model("views/timeline.py", path, monkeypatch)
     assert at.slider(key="timeline_epoch").max == 3 and at.slider(key="timeline_epoch").value == 3
     assert at.metric[0].value == f"{timeline.test_accuracy[2]:.2%}"
     at.slider(key="timeline_epoch").set_value(1).run()
@@ -98,7 +87,7 @@ def test_timeline_page_scrubs_through_the_epochs(trained, tiny_data, tmp_path, m
 
 def test_timeline_page_says_when_a_model_has_none(tmp_path, monkeypatch):
     path = save_model(build_convnet((4, 8, 8), 16), tmp_path / "uploaded.keras")
-    at = open_timeline(tmp_path, path, monkeypatch)
+    at = page_with_model("views/timeline.py", path, monkeypatch)
     assert "no training timeline" in at.info[0].value
 
 

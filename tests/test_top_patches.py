@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 from browser_support import CHROMIUM, launch_browser, running_app
+from conftest import page_with_model
 from model_zoo import BUILDERS
 from streamlit.testing.v1 import AppTest
 
@@ -191,11 +192,7 @@ def open_model(tmp_path, monkeypatch, name: str) -> AppTest:
     keras.backend.clear_session()
     path = tmp_path / f"{name}.keras"
     BUILDERS[name]().save(path)
-    monkeypatch.setenv("CONVNET_LAB_MODELS", str(tmp_path))
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.session_state["model_path"] = str(path)
-    at.switch_page("views/hierarchy.py").run()
-    assert not at.exception
+    at = page_with_model("views/hierarchy.py", path, monkeypatch)
     assert at.session_state["model_path"] == str(path)
     return at
 
