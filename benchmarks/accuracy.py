@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_model.data import load_prepared
-from mnist_model.inference import evaluate
-from mnist_model.preprocess import canvas_to_mnist
-from mnist_model.storage import PRETRAINED_DIR
+from mnist_model.engine.data import load_prepared
+from mnist_model.engine.inference import evaluate
+from mnist_model.engine.preprocess import canvas_to_mnist
+from mnist_model.engine.storage import PRETRAINED_DIR
 
 from .common import Sizes, bundled_predictor
 from .drawing import render, replay_digits

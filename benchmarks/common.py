@@ -53,8 +53,8 @@ def time_ms(fn) -> float:
 @functools.cache
 def bundled_predictor():
     """The app's Predictor for the bundled model, loaded and traced once per process."""
-    from mnist_model.inference import Predictor
-    from mnist_model.storage import load_model
+    from mnist_model.engine.inference import Predictor
+    from mnist_model.engine.storage import load_model
 
     predictor = Predictor(load_model())
     predictor.forward(np.zeros((1, 28, 28), np.float32))

@@ -63,7 +63,7 @@ def styled(sample: dict, rng: random.Random) -> list[list[tuple]]:
 def render(strokes: list[list[tuple]], seed: int) -> np.ndarray:
     """The strokes drawn on the canvas and preprocessed: the 28x28 uint8 the class store keeps."""
     from classroom.store import image_to_uint8
-    from mnist_model.preprocess import canvas_to_mnist
+    from mnist_model.engine.preprocess import canvas_to_mnist
 
     placed = browser_support.stroke_paths({"strokes": strokes}, CANVAS, seed=seed)
     canvas = np.asarray(browser_support.render_strokes(placed, CANVAS, PEN))
@@ -90,7 +90,7 @@ def measure(model_path: Path, n_writers: int) -> dict:
     import keras
 
     from classroom.finetune import FinetuneConfig, finetune
-    from mnist_model.data import load_prepared
+    from mnist_model.engine.data import load_prepared
 
     model = keras.models.load_model(model_path)
     mnist = load_prepared()

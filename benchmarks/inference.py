@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_model.preprocess import canvas_to_mnist
+from mnist_model.engine.preprocess import canvas_to_mnist
 
 from .common import Sizes, bundled_predictor, summary, time_ms
 from .drawing import render, replay_digits

@@ -105,7 +105,7 @@ def offline_digits(digits) -> list[int]:
     """The bundled model's answer for each digit rendered as the canvas sends it, preprocessed by the app."""
     import numpy as np
 
-    from mnist_model.preprocess import canvas_to_mnist
+    from mnist_model.engine.preprocess import canvas_to_mnist
 
     from .common import bundled_predictor
 

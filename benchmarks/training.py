@@ -8,11 +8,11 @@ import time
 import keras
 import numpy as np
 
-from mnist_model.config import TrainConfig
-from mnist_model.data import load_prepared
-from mnist_model.network import build_convnet
-from mnist_model.train_worker import progress_callback
-from mnist_model.training import train
+from mnist_model.engine.config import TrainConfig
+from mnist_model.engine.data import load_prepared
+from mnist_model.engine.network import build_convnet
+from mnist_model.engine.train_worker import progress_callback
+from mnist_model.engine.training import train
 
 from .common import Sizes
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from mnist_model.config import TrainConfig
-from mnist_model.data import prepare_images, prepare_labels
-from mnist_model.inference import evaluate, outputs_probabilities
-from mnist_model.training import Guard, TrainingCancelled, TrainingDiverged, make_dataset
+from mnist_model.engine.config import TrainConfig
+from mnist_model.engine.data import prepare_images, prepare_labels
+from mnist_model.engine.inference import evaluate, outputs_probabilities
+from mnist_model.engine.training import Guard, TrainingCancelled, TrainingDiverged, make_dataset
 
 MIN_DRAWINGS = 20  # fewer, and the held-out half is a handful of digits: its accuracy means nothing
 MIN_STUDENTS = 4  # fewer, and two writers on each side cannot say whether other writers gain
@@ -122,7 +122,7 @@ def finetune(model: keras.Model, class_x: np.ndarray, class_y: np.ndarray, stude
         class_x: the class's drawings, (N, 28, 28) uint8 as the store keeps them.
         class_y: the digit each drawing was meant to be, (N,).
         students: the student of each drawing, (N,); see ``split_by_student``.
-        mnist: ``((x_train, y_train), (x_test, y_test))`` as ``mnist_model.data.load_prepared`` gives.
+        mnist: ``((x_train, y_train), (x_test, y_test))`` as ``mnist_model.engine.data.load_prepared`` gives.
         config: how to train.
         progress: called with (share done, what is happening) now and then.
         cancel: when set, training stops after the current batch.

@@ -1,6 +1,6 @@
 """A fine-tune on a class's digits in its own process: ``python -m classroom.finetune_worker``.
 
-It speaks the app's worker protocol (``mnist_model/worker.py``): the request is
+It speaks the app's worker protocol (``mnist_model/engine/worker.py``): the request is
 ``{"db": URL, "code": CODE, "model_path": ..., "models_dir": ..., "config": {...}}``; progress
 comes back as ``progress`` events with ``done`` and ``message``; the outcome is ``done`` (with
 the accuracies before and after), ``cancelled`` or ``failed``. While it runs the worker holds
@@ -17,7 +17,7 @@ import socket
 import threading
 from pathlib import Path
 
-from mnist_model.worker import serve
+from mnist_model.engine.worker import serve
 
 from .db import connect
 from .export import drawing_arrays
@@ -88,11 +88,11 @@ def run_job(request: dict, emit, cancel: threading.Event) -> dict:
 
 
 def _finetune(request: dict, store, renewer: Renewer, emit, cancel: threading.Event) -> dict:
-    from mnist_model.data import load_prepared
-    from mnist_model.familiarity import load_or_fit_familiarity
-    from mnist_model.snapshots import write_timeline
-    from mnist_model.storage import load_model, save_model
-    from mnist_model.training import TrainingCancelled, TrainingDiverged
+    from mnist_model.engine.data import load_prepared
+    from mnist_model.engine.storage import load_model, save_model
+    from mnist_model.engine.timeline import write_timeline
+    from mnist_model.engine.training import TrainingCancelled, TrainingDiverged
+    from mnist_model.lab.familiarity import load_or_fit_familiarity
 
     from .finetune import FinetuneConfig, finetune
 

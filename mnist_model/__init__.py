@@ -1,4 +1,7 @@
-"""Convnet Lab's engine: MNIST, the seed convnet, training, inspection, storage and figures."""
+"""Convnet Lab's engine, lab and figures, and the command line (``python -m mnist_model``).
+
+Three packages, the arrows one way: ``figures`` -> ``lab`` -> ``engine``. ``cli`` uses all three.
+"""
 
 import os
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shlex
 import sys
 from pathlib import Path
 
-from .config import ARCHITECTURES, OPTIMIZERS, RECIPES
+from .engine.config import ARCHITECTURES, OPTIMIZERS, RECIPES
+from .engine.jsonio import print_json
 
 DEFAULT_OUT_DIR = Path("models")
 
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = kinds.add_parser("shift", help="test accuracy of the bundled convnet and dense network, digits shifted 0..8 px")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--data", help="MNIST npz (default: $MNIST_NPZ, then data/mnist.npz)")
-    p.set_defaults(run=_lazy("shift", "cli_shift"))
+    p.set_defaults(run=_lazy("lab.shift", "cli_shift"))
     p = kinds.add_parser("data-efficiency",
                          help="train both networks on 500 .. 60,000 images, test accuracy against training-set size")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -101,12 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="runs per size below the full set (default 3)")
     p.add_argument("--min-steps", type=int, help="gradient steps every run takes at least (default 2000)")
     p.add_argument("--out", help="also write the results JSON here (atomically)")
-    p.set_defaults(run=_lazy("data_efficiency", "cli_data_efficiency"))
+    p.set_defaults(run=_lazy("lab.data_efficiency", "cli_data_efficiency"))
 
     p = sub.add_parser("receptive-field", help="each layer's receptive field on the input and its jump")
     p.add_argument("--model", help="a .keras file (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(run=_lazy("receptive_field", "cli_receptive_field"))
+    p.set_defaults(run=_lazy("lab.receptive_field", "cli_receptive_field"))
     return parser
 
 
@@ -120,8 +120,8 @@ def _lazy(module: str, function: str):
 
 
 def cmd_summary(args, argv) -> int:
-    from .config import TrainConfig
-    from .network import build_from_config, summary_text
+    from .engine.config import TrainConfig
+    from .engine.network import build_from_config, summary_text
 
     config = TrainConfig(filters=tuple(args.filters), architecture=args.arch,
                          dense_units=args.dense or _default_units(args.arch))
@@ -130,10 +130,10 @@ def cmd_summary(args, argv) -> int:
 
 
 def cmd_train(args, argv) -> int:
-    from .config import TrainConfig
-    from .snapshots import write_timeline
-    from .storage import make_card, save_model
-    from .training import train
+    from .engine.config import TrainConfig
+    from .engine.storage import make_card, save_model
+    from .engine.timeline import write_timeline
+    from .engine.training import train
 
     config = TrainConfig.for_recipe(
         args.recipe, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
@@ -153,15 +153,15 @@ def cmd_train(args, argv) -> int:
 
 
 def _default_units(arch: str) -> int:
-    from .network import DENSE_MATCHING_UNITS
+    from .engine.network import DENSE_MATCHING_UNITS
 
     return DENSE_MATCHING_UNITS if arch == "dense" else 64
 
 
 def cmd_evaluate(args, argv) -> int:
-    from .data import load_mnist
-    from .evaluation import confusion_table, evaluate_model
-    from .storage import PRETRAINED_MODEL, load_model
+    from .engine.data import load_mnist
+    from .engine.storage import PRETRAINED_MODEL, load_model
+    from .lab.evaluation import confusion_table, evaluate_model
 
     path = Path(args.model or PRETRAINED_MODEL)
     result = evaluate_model(load_model(path), *load_mnist(args.data)[1])
@@ -174,9 +174,9 @@ def cmd_evaluate(args, argv) -> int:
 
 
 def cmd_predict(args, argv) -> int:
-    from .inference import Predictor
-    from .preprocess import ImageError, load_image
-    from .storage import PRETRAINED_MODEL, load_model
+    from .engine.inference import Predictor
+    from .engine.preprocess import ImageError, load_image
+    from .engine.storage import PRETRAINED_MODEL, load_model
 
     predictor = Predictor(load_model(args.model or PRETRAINED_MODEL))
     failures = 0
@@ -200,10 +200,3 @@ def cmd_predict(args, argv) -> int:
         else:
             print(f"{name}: {digit} ({probs[digit]:.1%})")
     return 1 if failures else 0
-
-
-def print_json(obj) -> None:
-    """One line of strict JSON: NaN and Infinity, which JSON has no words for, print as null."""
-    from .storage import json_safe
-
-    print(json.dumps(json_safe(obj), allow_nan=False))

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from mnist_model.data import load_prepared
-from mnist_model.network import build_convnet
+from mnist_model.engine.data import load_prepared
+from mnist_model.engine.network import build_convnet
 
 
 @pytest.fixture(scope="session")

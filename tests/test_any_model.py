@@ -6,9 +6,12 @@ import pytest
 from model_zoo import BUILDERS, save_zoo
 from streamlit.testing.v1 import AppTest
 
-from mnist_model import inspection
-from mnist_model.inference import Predictor, outputs_probabilities, softmax
-from mnist_model.inspection import (
+from mnist_model.engine.inference import Predictor, outputs_probabilities, softmax
+from mnist_model.engine.network import param_formula, summary_rows, summary_text
+from mnist_model.engine.preprocess import canvas_to_mnist
+from mnist_model.engine.storage import load_model
+from mnist_model.lab import inspection
+from mnist_model.lab.inspection import (
     conv_kernels,
     conv_layer_names,
     feature_maps,
@@ -17,9 +20,6 @@ from mnist_model.inspection import (
     patterns_path,
     training_only_layers,
 )
-from mnist_model.network import param_formula, summary_rows, summary_text
-from mnist_model.preprocess import canvas_to_mnist
-from mnist_model.storage import load_model
 from ui import resources
 
 APP = "../app.py"

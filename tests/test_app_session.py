@@ -6,7 +6,7 @@ from conftest import stroke_image
 from PIL import ImageDraw
 from test_app import APP, ONE, SEVEN, TIMEOUT, drawing, markdown_text, png_bytes
 
-from mnist_model.storage import PRETRAINED_MODEL, save_model
+from mnist_model.engine.storage import PRETRAINED_MODEL, save_model
 
 PAGES = ["views/feature_maps.py", "views/filters.py", "views/architecture.py"]
 STROKES = [{"type": "path", "path": [["M", 150, 40], ["L", 140, 250]], "stroke": "#FFFFFF"}]

@@ -22,8 +22,8 @@ CANVAS = 320
 @pytest.fixture(scope="module")
 def clear_digits():
     """One confidently-read pen-drawn sample per digit (checked offline), so failures mean the app."""
-    from mnist_model.inference import Predictor
-    from mnist_model.storage import load_model
+    from mnist_model.engine.inference import Predictor
+    from mnist_model.engine.storage import load_model
 
     predictor = Predictor(load_model())
     chosen = {}

@@ -15,8 +15,8 @@ CANVAS = 320
 
 def clear_digit(label: int) -> list[list[tuple]]:
     """A pen-drawn ``label`` that the bundled model reads confidently (checked offline), so failures mean the app."""
-    from mnist_model.inference import Predictor
-    from mnist_model.storage import load_model
+    from mnist_model.engine.inference import Predictor
+    from mnist_model.engine.storage import load_model
 
     predictor = Predictor(load_model())
     for sample in load_unipen()[::7]:

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import classroom
-from mnist_model.preprocess import canvas_to_mnist
+from mnist_model.engine.preprocess import canvas_to_mnist
 from ui.current import CurrentInput
 
 PASSWORD = "correct horse"
@@ -170,8 +170,8 @@ def test_finetune_worker_saves_a_model_with_its_class_card(class_db, code, mnist
     import threading
 
     from classroom.finetune_worker import run_job
-    from mnist_model.snapshots import load_timeline
-    from mnist_model.storage import read_card, save_model
+    from mnist_model.engine.storage import read_card, save_model
+    from mnist_model.engine.timeline import load_timeline
 
     store = classroom.connect(class_db)
     (_, _), (x_test, y_test) = mnist

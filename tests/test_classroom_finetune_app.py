@@ -10,8 +10,8 @@ from test_classroom_app import PASSWORD, teacher_app
 
 import classroom
 from classroom.finetune import MIN_DRAWINGS, MIN_STUDENTS
-from mnist_model.data import load_mnist
-from mnist_model.storage import read_card
+from mnist_model.engine.data import load_mnist
+from mnist_model.engine.storage import read_card
 from ui import class_job
 
 MNIST_SHOWN = 256  # MNIST images per epoch: the worker trains one small epoch ($CONVNET_LAB_TRAIN_LIMIT)

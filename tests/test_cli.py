@@ -5,7 +5,7 @@ import sys
 import pytest
 from browser_support import UNIPEN, load_unipen, render_strokes, stroke_paths
 
-from mnist_model.storage import read_card
+from mnist_model.engine.storage import read_card
 
 
 def cli(*args, cwd=None):

@@ -5,7 +5,7 @@ import re
 import pytest
 from model_zoo import dense_only, seed_unnamed
 
-from mnist_model.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
+from mnist_model.engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
 
 NO_MAPS = "has no feature maps"  # views/compare.py runs as a page when imported, so its text is matched here
 

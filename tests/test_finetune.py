@@ -7,8 +7,8 @@ import pytest
 from model_zoo import logits
 
 from classroom.finetune import FinetuneConfig, epoch_indices, finetune, split_by_student, too_few
-from mnist_model.inference import evaluate
-from mnist_model.training import TrainingCancelled
+from mnist_model.engine.inference import evaluate
+from mnist_model.engine.training import TrainingCancelled
 
 QUICK = FinetuneConfig(epochs=2, mnist_per_epoch=192, batch_size=32, learning_rate=1e-3)
 

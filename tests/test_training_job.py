@@ -16,10 +16,10 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_model.config import TrainConfig
-from mnist_model.snapshots import load_timeline
-from mnist_model.storage import load_model, save_model
-from mnist_model.train_worker import run_job
+from mnist_model.engine.config import TrainConfig
+from mnist_model.engine.storage import load_model, save_model
+from mnist_model.engine.timeline import load_timeline
+from mnist_model.engine.train_worker import run_job
 from ui.training_job import TrainingJob
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +117,7 @@ def test_the_job_goes_on_when_the_tab_that_started_it_is_gone(tmp_path):
 
 SERVER = """
 import sys, time
-from mnist_model.config import TrainConfig
+from mnist_model.engine.config import TrainConfig
 from ui.training_job import TrainingJob
 job = TrainingJob(sys.argv[1])
 job.start(TrainConfig(epochs=2, filters=(4, 8, 8), dense_units=16, train_limit=600))
@@ -202,7 +202,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("line", ["stop\n", ""])
 def test_the_worker_stops_on_stop_or_when_its_input_closes(tmp_path, line):
-    worker = subprocess.Popen([sys.executable, "-m", "mnist_model.train_worker"], cwd=ROOT, text=True,
+    worker = subprocess.Popen([sys.executable, "-m", "mnist_model.engine.train_worker"], cwd=ROOT, text=True,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     config = TrainConfig(epochs=30, filters=(4, 8, 8), dense_units=16, train_limit=300)
     worker.stdin.write(json.dumps(request(tmp_path, config)) + "\n")

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import streamlit as st
 
-from mnist_model.knockout import Off, Switchboard
+from mnist_model.lab.knockout import Off, Switchboard
 
 from . import resources
 from .current import CurrentInput

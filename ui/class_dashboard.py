@@ -10,9 +10,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import classroom
-from mnist_model.figures import map_grid, pixels
-from mnist_model.figures_evaluation import confusion_heatmap, selected_cell
-from mnist_model.inspection import conv_layer_names
+from mnist_model.figures.common import map_grid, pixels
+from mnist_model.figures.evaluation import confusion_heatmap, selected_cell
+from mnist_model.lab.inspection import conv_layer_names
 
 from . import class_job
 from .current import active_model_path, predictor

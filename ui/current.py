@@ -7,8 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from mnist_model.preprocess import Preprocessed, canvas_to_mnist
-from mnist_model.storage import PRETRAINED_MODEL
+from mnist_model.engine.preprocess import Preprocessed, canvas_to_mnist
+from mnist_model.engine.storage import PRETRAINED_MODEL
 
 from . import resources
 

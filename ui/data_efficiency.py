@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import streamlit as st
 
-from mnist_model import data_efficiency
-from mnist_model.data_efficiency import DataEfficiency, EfficiencyPlan, Run
+from mnist_model.lab import data_efficiency
+from mnist_model.lab.data_efficiency import DataEfficiency, EfficiencyPlan, Run
 
 from .worker_process import SharedJob, WorkerProcess
 
@@ -69,7 +69,7 @@ class LiveRun(SharedJob):
             self._state = LiveRunState("running", owner, size, started=time.time(),
                                        message="Starting: loading TensorFlow and the digits ...")
             try:
-                self._worker = WorkerProcess("mnist_model.data_efficiency_worker",
+                self._worker = WorkerProcess("mnist_model.lab.data_efficiency_worker",
                                              {"plan": dataclasses.asdict(plan), "size": size, "seed": seed},
                                              on_event=self._progress, on_end=self._end, what="training")
             except OSError as err:

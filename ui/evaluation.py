@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from mnist_model.evaluation import Evaluation, load_or_compute_evaluation
+from mnist_model.lab.evaluation import Evaluation, load_or_compute_evaluation
 
 from . import resources
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_model.shift import Predict, ShiftCurves, load_or_compute_shift_curves, probability_function, shift_grid
+from mnist_model.lab.shift import Predict, ShiftCurves, load_or_compute_shift_curves, probability_function, shift_grid
 
 from . import resources
 

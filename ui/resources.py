@@ -11,12 +11,12 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
-from mnist_model.data import load_mnist
-from mnist_model.familiarity import FamiliarityCheck, load_or_fit_familiarity
-from mnist_model.figures import probability_bars
-from mnist_model.inference import Predictor
-from mnist_model.inspection import load_or_compute_patterns
-from mnist_model.storage import PRETRAINED_MODEL, list_models, load_model, model_digest
+from mnist_model.engine.data import load_mnist
+from mnist_model.engine.inference import Predictor
+from mnist_model.engine.storage import PRETRAINED_MODEL, list_models, load_model, model_digest
+from mnist_model.figures.common import probability_bars
+from mnist_model.lab.familiarity import FamiliarityCheck, load_or_fit_familiarity
+from mnist_model.lab.inspection import load_or_compute_patterns
 
 from .training_job import TrainingJob
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from mnist_model.config import IMPROVED_DEFAULTS, OPTIMIZERS, TrainConfig
-from mnist_model.figures import training_curves
-from mnist_model.storage import (
+from mnist_model.engine.config import IMPROVED_DEFAULTS, OPTIMIZERS, TrainConfig
+from mnist_model.engine.storage import (
     MAX_NAME_CHARS,
     PRETRAINED_MODEL,
     ModelFileError,
@@ -17,6 +16,7 @@ from mnist_model.storage import (
     import_model,
     rename_model,
 )
+from mnist_model.figures.common import training_curves
 
 from . import resources
 from .classroom import students_locked

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mnist_model.config import TrainConfig
+from mnist_model.engine.config import TrainConfig
 
 from .worker_process import SharedJob, WorkerProcess
 
@@ -66,7 +66,7 @@ class TrainingJob(SharedJob):
             self._state = JobState(status="running", config=config, started=time.time(),
                                    message="Starting: loading TensorFlow and MNIST ...")
             try:
-                self._worker = WorkerProcess("mnist_model.train_worker",
+                self._worker = WorkerProcess("mnist_model.engine.train_worker",
                                              {"config": config.to_dict(), "models_dir": str(self.models_dir),
                                               "command": "trained in the app"},
                                              on_event=self._apply, on_end=self._end, what="training")

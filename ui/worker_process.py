@@ -1,4 +1,4 @@
-"""The server's side of a job in its own process (the protocol is in ``mnist_model/worker.py``).
+"""The server's side of a job in its own process (the protocol is in ``mnist_model/engine/worker.py``).
 
 A job object (the sidebar's training, the live data-efficiency run) keeps its state for every
 session to poll; a ``WorkerProcess`` starts the worker, turns its report lines into calls on
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from mnist_model.worker import OUTCOMES
+from mnist_model.engine.worker import OUTCOMES
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 STDERR_KEPT = 4000  # characters of a dead worker's stderr read back for its last line
@@ -26,7 +26,7 @@ class WorkerProcess:
     """One ``python -m <module>`` worker, fed its request, followed until it ends.
 
     Args:
-        module: the worker module, e.g. ``mnist_model.train_worker``.
+        module: the worker module, e.g. ``mnist_model.engine.train_worker``.
         request: its request (JSON-able).
         on_event: called with each progress event, on the follower thread.
         on_end: called once with the outcome event, on the follower thread: the worker's last

@@ -5,9 +5,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from mnist_model.figures import architecture_diagram
-from mnist_model.network import format_shape, notes_slip, summary_rows
-from mnist_model.storage import read_card
+from mnist_model.engine.network import format_shape, notes_slip, summary_rows
+from mnist_model.engine.storage import read_card
+from mnist_model.figures.common import architecture_diagram
 from ui.current import active_model_path, predictor
 from ui.text import plain
 

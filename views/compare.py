@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_model.figures import map_grid, pixels, probability_bars
-from mnist_model.inspection import feature_maps, training_only_layers
-from mnist_model.network import format_shape
-from mnist_model.storage import ModelFileError
+from mnist_model.engine.network import format_shape
+from mnist_model.engine.storage import ModelFileError
+from mnist_model.figures.common import map_grid, pixels, probability_bars
+from mnist_model.lab.inspection import feature_maps, training_only_layers
 from ui import resources
 from ui.current import active_model_path, input_or_test_digit, keep, kept
 from ui.text import plain

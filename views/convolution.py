@@ -4,9 +4,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from mnist_model.convolution import ConvMaps, ConvolutionSteps, Geometry, Step, layer_geometry
-from mnist_model.figures import ACTIVATION
-from mnist_model.figures_convolution import (
+from mnist_model.engine.network import format_shape
+from mnist_model.figures.common import ACTIVATION
+from mnist_model.figures.convolution import (
     clicked_cell,
     color_range,
     depth_vector,
@@ -16,7 +16,7 @@ from mnist_model.figures_convolution import (
     step_panels,
     window_view,
 )
-from mnist_model.network import format_shape
+from mnist_model.lab.convolution import ConvMaps, ConvolutionSteps, Geometry, Step, layer_geometry
 from ui import resources
 from ui.current import active_model_path, input_or_test_digit, keep, kept
 from ui.text import plain

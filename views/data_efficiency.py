@@ -6,7 +6,7 @@ import uuid
 
 import streamlit as st
 
-from mnist_model.figures_data_efficiency import accuracy_vs_size
+from mnist_model.figures.data_efficiency import accuracy_vs_size
 from ui.classroom import students_locked
 from ui.current import kept_toggle
 from ui.data_efficiency import LIVE_SIZES, LiveRun, LiveRunState, bundled_results, live_run

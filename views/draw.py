@@ -4,9 +4,9 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from mnist_model.familiarity import UNFAMILIAR
-from mnist_model.figures import pixels, preprocessing_steps, probability_bars
-from mnist_model.preprocess import UPLOAD_TYPES, ImageError, canvas_to_mnist, doubts, read_upload
+from mnist_model.engine.preprocess import UPLOAD_TYPES, ImageError, canvas_to_mnist, doubts, read_upload
+from mnist_model.figures.common import pixels, preprocessing_steps, probability_bars
+from mnist_model.lab.familiarity import UNFAMILIAR
 from ui import resources
 from ui.classroom import send_to_class
 from ui.current import CurrentInput, active_model_path, keep, kept, kept_toggle, predictor, set_input

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_model.data import DataError
-from mnist_model.evaluation import Evaluation
-from mnist_model.figures_evaluation import class_accuracy_bars, confusion_heatmap, digit_tile, selected_cell
+from mnist_model.engine.data import DataError
+from mnist_model.figures.evaluation import class_accuracy_bars, confusion_heatmap, digit_tile, selected_cell
+from mnist_model.lab.evaluation import Evaluation
 from ui import evaluation as evaluations
 from ui import resources
 from ui.current import active_model_path

@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from mnist_model.explain import (
+from mnist_model.figures.explain import Overlay, explanation_panels, percent
+from mnist_model.lab.explain import (
     MIN_CAM_SIDE,
     OCCLUSION_PATCH,
     cam_layer,
@@ -13,8 +14,7 @@ from mnist_model.explain import (
     on_pixels,
     spread,
 )
-from mnist_model.figures_explain import Overlay, explanation_panels, percent
-from mnist_model.inspection import conv_layer_names
+from mnist_model.lab.inspection import conv_layer_names
 from ui import resources
 from ui.ask import describe, switchboard
 from ui.current import active_model_path, input_or_test_digit, predictor

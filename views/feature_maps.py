@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from mnist_model.figures import digit_image, map_grid, probability_bars, vector_strip
-from mnist_model.inspection import feature_maps, training_only_layers
-from mnist_model.network import format_shape
+from mnist_model.engine.network import format_shape
+from mnist_model.figures.common import digit_image, map_grid, probability_bars, vector_strip
+from mnist_model.lab.inspection import feature_maps, training_only_layers
 from ui.current import CurrentInput, input_or_test_digit, predictor
 
 NO_MAPS = ("No layer of this model outputs an image, so there are no feature maps to show: it has no "

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from mnist_model.figures import DIVERGING, map_grid
-from mnist_model.inspection import conv_kernels, conv_layer_names
+from mnist_model.figures.common import DIVERGING, map_grid
+from mnist_model.lab.inspection import conv_kernels, conv_layer_names
 from ui import resources
 from ui.current import active_model_path, predictor
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_model.data import DataError
-from mnist_model.figures_hierarchy import BLOCK, field_on_input, patch_mosaic, unit_on_map
-from mnist_model.inspection import conv_layer_names
-from mnist_model.receptive_field import (
+from mnist_model.engine.data import DataError
+from mnist_model.figures.hierarchy import BLOCK, field_on_input, patch_mosaic, unit_on_map
+from mnist_model.lab.inspection import conv_layer_names
+from mnist_model.lab.receptive_field import (
     arithmetic_lines,
     field_row,
     receptive_fields,
@@ -16,7 +16,7 @@ from mnist_model.receptive_field import (
     unit_field,
     window_layer_names,
 )
-from mnist_model.top_patches import TopPatches, load_or_compute_top_patches
+from mnist_model.lab.top_patches import TopPatches, load_or_compute_top_patches
 from ui import resources
 from ui.current import CurrentInput, active_model_path, input_or_test_digit, predictor
 

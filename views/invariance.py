@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_model.figures import pixels
-from mnist_model.figures_shift import accuracy_curves, equivariance_maps, shift_heatmap, unit_bars
-from mnist_model.inspection import conv_layer_names
-from mnist_model.shift import MAX_SHIFT, conv_equivariance, hidden_units, shift_image, similarity
-from mnist_model.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
+from mnist_model.engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
+from mnist_model.figures.common import pixels
+from mnist_model.figures.shift import accuracy_curves, equivariance_maps, shift_heatmap, unit_bars
+from mnist_model.lab.inspection import conv_layer_names
+from mnist_model.lab.shift import MAX_SHIFT, conv_equivariance, hidden_units, shift_image, similarity
 from ui import invariance, resources
 from ui.current import active_model_path, input_or_test_digit, predictor
 from ui.text import plain

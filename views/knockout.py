@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import streamlit as st
 
-from mnist_model.figures_explain import before_after_bars, percent, ranking_bars
-from mnist_model.inference import softmax
-from mnist_model.knockout import Switchboard, lead
+from mnist_model.engine.inference import softmax
+from mnist_model.figures.explain import before_after_bars, percent, ranking_bars
+from mnist_model.lab.knockout import Switchboard, lead
 from ui import ask, resources
 from ui.current import active_model_path, input_or_test_digit, keep, kept
 from ui.text import plain

@@ -3,11 +3,11 @@
 import numpy as np
 import streamlit as st
 
-from mnist_model.figures import DIVERGING, map_grid, probability_bars, timeline_curve
-from mnist_model.inference import Predictor
-from mnist_model.inspection import conv_kernels, conv_layer_names, feature_maps
-from mnist_model.snapshots import Timeline, load_timeline, model_at, timeline_path
-from mnist_model.storage import read_card
+from mnist_model.engine.inference import Predictor
+from mnist_model.engine.storage import read_card
+from mnist_model.engine.timeline import Timeline, load_timeline, model_at, timeline_path
+from mnist_model.figures.common import DIVERGING, map_grid, probability_bars, timeline_curve
+from mnist_model.lab.inspection import conv_kernels, conv_layer_names, feature_maps
 from ui import resources
 from ui.current import active_model_path, input_or_test_digit, predictor
 

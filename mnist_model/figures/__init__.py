@@ -1,0 +1,5 @@
+"""Plotly figures from the arrays and dataclasses the engine and the lab return.
+
+``common``: colours, heatmaps, probability bars, training curves; one module per lab page
+(``convolution``, ``shift``, ``data_efficiency``, ``hierarchy``, ``explain``, ``evaluation``).
+"""

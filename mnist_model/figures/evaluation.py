@@ -1,0 +1,111 @@
+"""Plotly figures and pictures for a model's evaluation. Inputs are plain arrays; nothing here computes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import ACCENT, MUTED, pixels
+
+RIGHT = "#1b7837"  # green: the model said the true digit
+WRONG = "#c51b1b"  # red: it said another one
+MARGIN = dict(l=10, r=10, t=40, b=10)
+_DIGITS = [str(d) for d in range(10)]
+_CHOSEN = "rgba(255, 75, 75, 0.35)"  # the accent, see-through: the clicked cell, its count still readable
+
+
+def confusion_heatmap(confusion: np.ndarray, height: int = 520) -> go.Figure:
+    """The 10x10 confusion matrix, counts written in the cells: right answers green, mistakes red.
+
+    Mistakes are coloured by the log of their count, so 2 stands out from 0 beside 1,000
+    right answers. Every cell carries an invisible marker at (said, true): Plotly reports no
+    selection on a heatmap, but it does on markers, so a click on a cell selects it (see
+    ``selected_cell``) and tints it.
+    """
+    counts = np.asarray(confusion, dtype=np.int64)
+    diagonal = np.eye(len(counts), dtype=bool)
+    mistakes = np.where(~diagonal & (counts > 0), np.log1p(counts), np.nan)
+    fig = go.Figure([
+        _cells(np.where(diagonal, counts, np.nan), counts, [[0, "#d9f0d3"], [1, RIGHT]], 0.0, counts.max()),
+        _cells(mistakes, counts, [[0, "#fcdcd6"], [1, WRONG]], np.log1p(1), np.nanmax(mistakes, initial=1.0)),
+        _cell_markers(counts),
+    ])
+    edges = [-0.5, len(counts) - 0.5]  # fixed: the big invisible markers would pad an automatic range
+    fig.update_xaxes(title="the digit the model said", side="top", dtick=1, range=edges, constrain="domain",
+                     showgrid=False, zeroline=False)
+    fig.update_yaxes(title="the true digit", dtick=1, range=edges[::-1], scaleanchor="x", constrain="domain",
+                     showgrid=False, zeroline=False)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10), clickmode="event+select",
+                      showlegend=False)
+    return fig
+
+
+def _cells(z: np.ndarray, counts: np.ndarray, colorscale: list, zmin: float, zmax: float) -> go.Heatmap:
+    """Coloured cells where ``z`` is a number, each showing its count; NaN cells stay empty."""
+    text = np.where(np.isnan(z), "", counts.astype(str))
+    return go.Heatmap(z=z, text=text, texttemplate="%{text}", colorscale=colorscale, zmin=zmin,
+                      zmax=max(float(zmax), zmin + 1e-6), showscale=False, hoverinfo="skip", xgap=1, ygap=1)
+
+
+def _cell_markers(counts: np.ndarray) -> go.Scatter:
+    """One invisible marker per cell, as big as the cell: what a click selects and what hover explains."""
+    true, said = np.divmod(np.arange(counts.size), len(counts))
+    totals = np.maximum(counts.sum(axis=1), 1)
+    shares = counts.ravel() / totals[true]
+    return go.Scatter(
+        x=said, y=true, mode="markers", customdata=np.stack([true, said, counts.ravel(), shares], axis=1),
+        marker=dict(symbol="square", size=38, color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(color=_CHOSEN)), unselected=dict(marker=dict(opacity=1)),
+        hovertemplate="true %{customdata[0]}, said %{customdata[1]}: %{customdata[2]} images "
+                      "(%{customdata[3]:.1%} of the %{customdata[0]}s)<extra></extra>")
+
+
+def selected_cell(selection: Mapping | None) -> tuple[int, int] | None:
+    """The (true, said) cell a click on ``confusion_heatmap`` selected, from Streamlit's selection state.
+
+    Only the cells' markers can be selected; each point's x is the digit said, its y the true digit.
+
+    Args:
+        selection: ``st.plotly_chart(..., on_select="rerun").selection``, or None.
+
+    Returns:
+        The last selected cell, or None when nothing is selected.
+    """
+    cells = [(p["y"], p["x"]) for p in (selection or {}).get("points", [])
+             if p.get("x") in range(10) and p.get("y") in range(10)]
+    return (int(cells[-1][0]), int(cells[-1][1])) if cells else None
+
+
+def class_accuracy_bars(per_class: np.ndarray, height: int = 300) -> go.Figure:
+    """Each digit's test accuracy as a bar, the weakest digit highlighted.
+
+    The axis starts a little below the weakest digit, so that differences of a fraction of a
+    percent show; each bar is labelled with its value, so nothing is hidden by the cut.
+    """
+    values = np.nan_to_num(np.asarray(per_class, dtype=float))
+    floor = max(0.0, np.floor(values.min() * 100 - 1) / 100)
+    colors = [ACCENT if i == int(values.argmin()) else MUTED for i in range(len(values))]
+    fig = go.Figure(go.Bar(x=_DIGITS, y=values, marker_color=colors, text=[f"{v:.1%}" for v in values],
+                           textposition="outside", cliponaxis=False,
+                           hovertemplate="digit %{x}: %{y:.2%} read right<extra></extra>"))
+    fig.update_layout(height=height, margin=MARGIN, xaxis=dict(type="category", title="true digit"),
+                      yaxis=dict(range=[floor, 1.0 + (1.0 - floor) * 0.12], title="read right",
+                                 tickformat=".1%" if floor > 0.9 else ".0%"))  # 99.5% and 99% must not both read 99%
+    return fig
+
+
+def digit_tile(image: np.ndarray, correct: bool, scale: int = 3, border: int = 3) -> np.ndarray:
+    """A 28x28 digit (uint8, or float in [0, 1]) as a small RGB picture framed green (read right) or red (wrong)."""
+    image = np.asarray(image)
+    picture = pixels(image / 255.0 if image.dtype == np.uint8 else image, scale=scale)
+    color = np.array(_rgb(RIGHT if correct else WRONG), np.uint8)
+    framed = np.empty((picture.shape[0] + 2 * border, picture.shape[1] + 2 * border, 3), np.uint8)
+    framed[:] = color
+    framed[border:-border, border:-border] = picture
+    return framed
+
+
+def _rgb(hex_color: str) -> tuple[int, int, int]:
+    return tuple(int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
