@@ -1,8 +1,10 @@
-"""An upper bound of the weights a Keras config.json declares, checked before Keras builds any.
+"""An upper bound of what a Keras config.json costs, checked before Keras builds any of it.
 
 Keras creates every weight a layer declares before it reads one, so a config asking for a
-Dense layer of 10^9 units would exhaust the server's memory at load. ``check_layer_sizes``
-follows the shapes from the 28x28x1 input through the config alone and refuses such files.
+Dense layer of 10^9 units would exhaust the server's memory at load; a model of a few
+weights can still cost minutes per image (wide convolutions) or per load (thousands of
+layers). ``check_layer_sizes`` follows the shapes from the 28x28x1 input through the config
+alone and refuses such files: weights, values per layer and in all, FLOPs, layers.
 """
 
 from __future__ import annotations
@@ -10,18 +12,33 @@ from __future__ import annotations
 import re
 import reprlib
 from collections import deque
+from dataclasses import dataclass
 
 from .errors import ModelFileError
 
 MAX_PARAMS = 25_000_000  # weights a config may declare (100 MB of float32); the bundled model has 93,322
 MAX_ACTIVATION_VALUES = 2**24  # values one layer may output per image (64 MB); the bundled model's largest is 21,632
+MAX_TOTAL_ACTIVATIONS = 2**22  # values all layers output per image (16 MB); the bundled model's add up to 38,404
+MAX_FLOPS = 200_000_000  # per image (a multiply-add is 2); the bundled model needs 5.6 M: room for any MNIST model
+MAX_LAYERS = 100  # layers, nested ones and inputs included; the bundled model counts 10 (Keras loads 900 in minutes)
 MAX_OTHER_SIZE = 4096  # any whole number in a layer this check has no rule for (seeds aside)
 _MNIST_SIDE = 28  # an input dimension left open (None) is fed 28 pixels at most
 _HUGE = 2**62  # products saturate here: far over every limit, and never a number too long to handle
 
 
-def check_layer_sizes(label: str, config) -> int:
-    """Refuse a config whose layers would make Keras allocate far more than an MNIST model needs.
+@dataclass(frozen=True)
+class ModelCost:
+    """Upper bounds of what one model costs, from its config alone."""
+
+    params: int  # weights (the exact count for the usual layers)
+    flops: int  # floating-point operations per image, a multiply-add counted as 2
+    activations: int  # values all its layers output per image
+    layers: int  # layers, those inside nested models included
+    by_layer: dict[str, int]  # each layer's weight bound, by its name
+
+
+def check_layer_sizes(label: str, config) -> ModelCost:
+    """Refuse a config whose layers would make Keras allocate or compute far more than an MNIST model needs.
 
     Keras creates every weight a layer declares before it reads a single one, so a config.json
     asking for a Dense layer of 10^9 units exhausts memory at load. This walks the layers in
@@ -34,18 +51,21 @@ def check_layer_sizes(label: str, config) -> int:
         config: the parsed config.json.
 
     Returns:
-        The upper bound of the model's weights: its exact count for the usual layers.
+        The model's cost: weights (the exact count for the usual layers), FLOPs and values
+        per image, layers.
 
     Raises:
         ModelFileError: the bound exceeds ``MAX_PARAMS``, a layer may output more than
-            ``MAX_ACTIVATION_VALUES`` values per image, or a size is not a whole number.
+            ``MAX_ACTIVATION_VALUES`` values per image or all layers more than
+            ``MAX_TOTAL_ACTIVATIONS``, an image may cost more than ``MAX_FLOPS``, there are
+            more than ``MAX_LAYERS`` layers, or a size is not a whole number.
     """
     tally = _Tally(label)
     try:
         tally.layer(config, [[_MNIST_SIDE, _MNIST_SIDE, 1]])
     except RecursionError as err:
         raise ModelFileError(f"{label} is refused: its config.json nests models too deeply to check.") from err
-    return tally.params
+    return ModelCost(tally.params, tally.flops, tally.activations, tally.layers, tally.by_layer)
 
 
 class _Unsized(ValueError):
@@ -56,22 +76,31 @@ class _Tally:
     """The running bound of a model's weights, refusing at the first layer that breaks a limit."""
 
     def __init__(self, label: str):
-        self.label, self.params = label, 0
+        self.label = label
+        self.params = self.flops = self.activations = self.layers = 0
+        self.by_layer: dict[str, int] = {}
 
     def layer(self, layer, inputs: list[list[int]]) -> list[int]:
-        """Add ``layer``'s weights for these input shape bounds; returns its output shape bound."""
+        """Add ``layer``'s cost for these input shape bounds; returns its output shape bound."""
         if not isinstance(layer, dict):
             return _widest(inputs)
         name, cfg = str(layer.get("class_name")), layer.get("config")
         cfg = cfg if isinstance(cfg, dict) else {}
+        self.layers += 1
+        if self.layers > MAX_LAYERS:
+            raise ModelFileError(f"{self.label} is refused: it has more than {MAX_LAYERS} layers, far more than an "
+                                 f"MNIST model needs (the bundled one has 8), and Keras would take minutes to load it.")
         try:
             inputs = _with_build_shapes(inputs, layer.get("build_config"))
             params, out = self._apply(name, cfg, inputs)
         except _Unsized as err:
             raise ModelFileError(f"{self.label} is refused: its layer {_layer_name(layer)!r} ({name}) gives {err}.") \
                 from None
-        self.params = min(self.params + params, _HUGE)
         out = [min(d, _HUGE) for d in out]
+        self.params = min(self.params + params, _HUGE)
+        self.by_layer[_layer_name(layer)] = max(params, self.by_layer.get(_layer_name(layer), 0))
+        self.flops = min(self.flops + _flops(name, params, _widest(inputs), out), _HUGE)
+        self.activations = min(self.activations + _prod(out), _HUGE)
         self._check(layer, name, cfg, _prod(out))
         return out
 
@@ -106,8 +135,11 @@ class _Tally:
         return x
 
     def _wrapper(self, name: str, cfg: dict, inner: dict, x: list[int]) -> tuple[int, list[int]]:
-        if name == "TimeDistributed":  # the inner layer sees one time step at a time
-            return 0, x[:1] + self.layer(inner, [x[1:] or [1]])
+        if name == "TimeDistributed":  # the inner layer sees one time step at a time, and runs once per step
+            flops_before = self.flops
+            out = x[:1] + self.layer(inner, [x[1:] or [1]])
+            self.flops = min(flops_before + (self.flops - flops_before) * x[0], _HUGE)
+            return 0, out
         before = self.params
         out = self.layer(inner, [x])
         if isinstance(cfg.get("backward_layer"), dict):
@@ -120,9 +152,15 @@ class _Tally:
 
     def _check(self, layer: dict, name: str, cfg: dict, values: int) -> None:
         if self.params > MAX_PARAMS:
-            why = f"up to {self.params:,} weights in all; the limit is {MAX_PARAMS:,}"
+            why = f"up to {_number(self.params)} weights in all; the limit is {MAX_PARAMS:,}"
         elif values > MAX_ACTIVATION_VALUES:
-            why = f"outputs of up to {values:,} values per image; the limit is {MAX_ACTIVATION_VALUES:,}"
+            why = f"outputs of up to {_number(values)} values per image; the limit is {MAX_ACTIVATION_VALUES:,}"
+        elif self.activations > MAX_TOTAL_ACTIVATIONS:
+            why = (f"up to {_number(self.activations)} values per image from all layers so far; the limit is "
+                   f"{MAX_TOTAL_ACTIVATIONS:,}")
+        elif self.flops > MAX_FLOPS:
+            why = (f"up to {_mega(self.flops)} MFLOP per image so far; the limit is {_mega(MAX_FLOPS)} MFLOP "
+                   f"(the bundled model needs 5.6)")
         else:
             return
         article = "an" if name[:1] in "AEIOU" or name.startswith(("LSTM", "RMS")) else "a"
@@ -130,6 +168,18 @@ class _Tally:
         raise ModelFileError(f"{self.label} is refused: its layer {_layer_name(layer)!r} declares {article} {kind}"
                              f"{_described(cfg)} ({why}): far larger than an MNIST model needs; refused before "
                              f"loading so it cannot exhaust the server's memory.")
+
+
+def _flops(name: str, params: int, x: list[int], out: list[int]) -> int:
+    """Operations per image: each weight used once per output position (twice: multiply and add),
+    once per time step for recurrent layers, plus one per output value (activation, pooling, sums)."""
+    recurrent = re.fullmatch(r"(SimpleRNN|GRU|LSTM)", name) is not None
+    positions = _prod(x[:-1]) if recurrent else _prod(out[:-1])
+    return _prod([2, params, positions]) + _prod(out)
+
+
+def _mega(flops: int) -> str:
+    return f"{flops / 1e6:,.0f}" if flops < _HUGE else _number(flops)
 
 
 def _layer_name(layer: dict) -> str:

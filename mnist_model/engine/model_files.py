@@ -14,7 +14,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from .errors import ModelFileError
-from .layer_sizes import check_layer_sizes
+from .layer_sizes import ModelCost, check_layer_sizes
+from .weights_file import check_weights
 
 LEGACY_SUFFIXES = (".h5", ".hdf5")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # a legacy model renamed .keras is still recognised
@@ -31,9 +32,22 @@ _UNSAFE_CLASSES = {  # Keras classes that run code from outside the checked conf
     "__lambda__": "it contains a Python lambda, code that could do anything when it runs",
     "TFSMLayer": "it contains a TFSMLayer, which loads and runs a TensorFlow SavedModel from elsewhere",
     "TorchModuleWrapper": "it contains a TorchModuleWrapper, whose PyTorch module is unpickled (unpickling runs code)",
+    "JaxLayer": "it contains a JaxLayer, which wraps a JAX function from outside the file",
+    "FlaxLayer": "it contains a FlaxLayer, which wraps a Flax module from outside the file",
 }
 
 
+ACTIVATIONS = frozenset((  # keras.activations' functions (a test keeps this list equal to Keras' own)
+    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh",
+    "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu", "sigmoid", "silu",
+    "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus",
+    "swish", "tanh", "tanh_shrink", "threshold"))
+_KERAS_MODULES = frozenset((  # where the objects of a plain model's config come from
+    "keras", "keras.layers", "keras.initializers", "keras.regularizers", "keras.constraints", "keras.optimizers",
+    "keras.optimizers.schedules", "keras.losses", "keras.metrics", "keras.dtype_policies", "keras.models",
+    "keras.src.models.functional", "keras.src.models.sequential", "keras.src.models.model"))
+_KERAS_MARKERS = frozenset(("__keras_tensor__", "__tuple__", "__numpy__", "__bytes__", "__ellipsis__", "__slice__",
+                            "__typespec__", "__tensor__"))  # Keras' own tags for values, not classes
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.\- ]{1,100}")  # layer names end up in page text: no markup
 
 
@@ -41,33 +55,38 @@ def check_model_file(path: str | os.PathLike) -> Path:
     """Refuse files that are not a complete, plain, MNIST-sized Keras 3 archive, before Keras sees them.
 
     Checks the file's size, its zip members (names, sizes, compression ratio, checksums),
-    every object its ``config.json`` names (only Keras' own classes are accepted) and an
-    upper bound of the weights and activations its layers declare.
+    every object its ``config.json`` names (only Keras' own classes, and of functions only
+    Keras' activations), an upper bound of the weights, values, FLOPs and layers of its
+    config, and the shapes its weights file declares against that config.
 
     Raises:
         ModelFileError: missing, empty, too large, legacy HDF5, not a zip, truncated,
             incomplete, a zip bomb, members outside the model, unsafe code in the config,
-            or layers far larger than an MNIST model needs.
+            layers far larger or slower than an MNIST model needs, or weights declared
+            beyond what the config's layers hold.
     """
     path = Path(path)
     check_archive(path, path.name)
     return path
 
 
-def check_archive(path: Path, label: str) -> None:
-    """``check_model_file`` with ``label`` naming the file in messages (an upload's own name)."""
+def check_archive(path: Path, label: str) -> ModelCost:
+    """``check_model_file`` with ``label`` naming the file in messages (an upload's own name); returns
+    the model's cost from its config."""
     _check_file(path, label)
     try:
         with zipfile.ZipFile(path) as archive:
             _check_members(label, archive.infolist())
             bad = archive.testzip()
+            if bad is not None:
+                raise ModelFileError(f"{label} is damaged: member {bad!r} fails its checksum. Retrain or re-copy it.")
             config = _read_config(label, archive)
+            _check_config(label, config)
+            cost = check_layer_sizes(label, config)
+            check_weights(label, archive, cost.by_layer, cost.params)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as err:
         raise ModelFileError(f"{label} is a damaged archive ({err}). Retrain or re-copy it.") from err
-    if bad is not None:
-        raise ModelFileError(f"{label} is damaged: member {bad!r} fails its checksum. Retrain or re-copy it.")
-    _check_config(label, config)
-    check_layer_sizes(label, config)
+    return cost
 
 
 def _check_file(path: Path, label: str) -> None:
@@ -175,16 +194,43 @@ def _object_problem(node: dict) -> str | None:
     name, module, registered = node["class_name"], node.get("module"), node.get("registered_name")
     if not isinstance(name, str):
         return f"its config.json names a class by {name!r}, which is not a name"
-    layer_name = node.get("config", {}).get("name") if isinstance(node.get("config"), dict) else None
+    config = node.get("config")
+    layer_name = config.get("name") if isinstance(config, dict) else None
     if layer_name is not None and not (isinstance(layer_name, str) and _SAFE_NAME.fullmatch(layer_name)):
         return (f"a layer is named {reprlib.repr(layer_name)}; layer names shown in the app may use only "
                 f"letters, digits, spaces, '_', '.' and '-' (at most 100 characters)")
     if name in _UNSAFE_CLASSES:
         return _UNSAFE_CLASSES[name]
-    keras_own = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
-    builtin_function = module == "builtins" and name == "function"  # Keras' name for its activations
-    if module is not None and not (keras_own or builtin_function):
-        return f"it uses {name!r} from the module {module!r}, which is not part of Keras and could run any code"
-    if registered not in (None, name, node.get("config") if name == "function" else name):
+    if name == "function":
+        return _function_problem(module, config)
+    if module is None:
+        return None if name in _KERAS_MARKERS else f"it names {reprlib.repr(name)} without saying where it comes from"
+    if module not in _KERAS_MODULES:
+        return (f"it uses {name!r} from the module {module!r}, which is not part of Keras (its layers, "
+                f"initializers, regularizers, constraints, optimizers) and could run any code")
+    if registered not in (None, name):
         return f"it uses the custom object {registered!r}, which is not a built-in Keras class"
+    return _activations_problem(config)
+
+
+def _function_problem(module, config) -> str | None:
+    """A function in a config may only be one of Keras' activations: any other (``keras.config.set_epsilon``)
+    would run when the model does, and could change the whole server's state."""
+    if module not in ("builtins", "keras.activations") and not str(module).startswith("keras.src.activations"):
+        return f"it calls a function from the module {reprlib.repr(module)}, which is not one of Keras' activations"
+    if config not in ACTIVATIONS:
+        return (f"it calls the function {reprlib.repr(config)}, which is not one of Keras' activations "
+                f"({', '.join(sorted(ACTIVATIONS))})")
+    return None
+
+
+def _activations_problem(config) -> str | None:
+    """An activation named by a string must be one of Keras' own, too."""
+    if not isinstance(config, dict):
+        return None
+    for key in ("activation", "recurrent_activation"):
+        value = config.get(key)
+        if isinstance(value, str) and value not in ACTIVATIONS:
+            return (f"its activation {reprlib.repr(value)} is not one of Keras' activations "
+                    f"({', '.join(sorted(ACTIVATIONS))})")
     return None

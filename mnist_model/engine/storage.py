@@ -30,6 +30,7 @@ from .model_files import MAX_UNPACKED_BYTES as MAX_UNPACKED_BYTES
 from .model_files import ModelFileError, check_archive, check_size
 from .model_files import check_model_file as check_model_file
 from .network import INPUT_SHAPE, NUM_CLASSES
+from .probe import probe_model
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 PRETRAINED_MODEL = PRETRAINED_DIR / "classic.keras"  # the default: listing 5.1's convnet
@@ -157,11 +158,13 @@ def load_model(path: str | os.PathLike = PRETRAINED_MODEL) -> keras.Model:
         path: the model file; defaults to the bundled pretrained model.
 
     Returns:
-        A model taking (None, 28, 28, 1) to 10 class probabilities, with finite weights.
+        A model taking (None, 28, 28, 1) to 10 class probabilities, with finite weights,
+        that gave finite answers on a test batch without touching Keras' settings.
 
     Raises:
-        ModelFileError: the file is missing, damaged, legacy, unsafe (see ``check_model_file``),
-            does not take 28x28x1 images to 10 classes, or has NaN or Infinity in its weights.
+        ModelFileError: the file is missing, damaged, legacy, unsafe or too costly (see
+            ``check_model_file``), does not take 28x28x1 images to 10 classes, has NaN or
+            Infinity in its weights, or fails the test batch (see ``probe.probe_model``).
     """
     path = Path(path)
     return _load_checked(path, path.name)
@@ -175,6 +178,7 @@ def _load_checked(path: Path, label: str) -> keras.Model:
         raise ModelFileError(_explain_load_error(label, err)) from err
     _check_io(label, model)
     _check_finite(label, model)
+    probe_model(label, model)
     return model
 
 
