@@ -144,7 +144,8 @@ def _many_objects(weights: h5py.File) -> None:
 
 
 HOSTILE = {  # name -> (builder, part of the refusal)
-    "declares a 4 GiB kernel": (_declare(_kernel, (1024, 1024, 1024)), "declares 1,073,741,828 values for the layer 'conv_1', whose config needs at most 40"),
+    "declares a 4 GiB kernel": (_declare(_kernel, (1024, 1024, 1024)),
+                                "declares 1,073,741,828 values for the layer 'conv_1', whose config needs at most 40"),
     "declares 3.9 GB of optimizer state": (_declare(lambda w: "optimizer/vars/1", (1000, 1000, 1000)),
                                            "declares 1,000,000,000 values"),
     "declares a weight outside any layer": (_declare(lambda w: "junk", (2**31,)), "declares 2,147,483,648 values"),

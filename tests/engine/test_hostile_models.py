@@ -65,7 +65,7 @@ def test_the_activation_list_is_keras_own():
 
     own = {name for name, value in vars(activations).items() if callable(value) and not name.startswith("_")
            and name not in ("get", "serialize", "deserialize")}
-    assert model_files.ACTIVATIONS == own
+    assert own == model_files.ACTIVATIONS
 
 
 def test_a_model_that_changes_keras_settings_when_it_runs_is_refused_and_they_are_put_back():

@@ -553,15 +553,14 @@ def _refuse(constant):
     raise ValueError(f"{constant} is not JSON")
 
 
-def test_predict_json_prints_null_for_a_model_whose_output_is_nan(tmp_path, tiny_model, capsys):
+def test_cli_refuses_a_model_whose_output_is_nan_in_plain_words(tmp_path, tiny_model, capsys):
     tiny_model.set_weights([np.full_like(w, 1e30) for w in tiny_model.get_weights()])  # finite, but overflows
     model = save_model(tiny_model, tmp_path / "huge.keras")
     image = Image.new("L", (28, 28))
     ImageDraw.Draw(image).line([(14, 4), (14, 24)], fill=255, width=3)
     image.save(tmp_path / "one.png")
-    assert cli.main(["predict", "--json", "--model", str(model), str(tmp_path / "one.png")]) == 0
-    line = json.loads(capsys.readouterr().out, parse_constant=_refuse)
-    assert line["probabilities"] == [None] * 10
+    assert cli.main(["predict", "--json", "--model", str(model), str(tmp_path / "one.png")]) == 2
+    assert "error: huge.keras gives NaN or infinite outputs on ordinary images" in capsys.readouterr().err
 
 
 def test_cli_refuses_a_model_with_nan_weights_in_plain_words(tmp_path, tiny_model, capsys):
