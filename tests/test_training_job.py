@@ -65,8 +65,7 @@ def test_a_finished_job_saves_a_model_with_its_card_and_curves(tmp_path):
     assert job.start(TrainConfig(epochs=2, filters=(4, 8, 8), dense_units=16, validation_split=0.2))
     state = wait_until_idle(job)
     assert state.status == "done", state.message
-    assert sorted(p.name.split(".", 1)[1] for p in tmp_path.iterdir()) == \
-        ["familiarity.npz", "json", "keras", "timeline.npz"]
+    assert sorted(p.name.split(".", 1)[1] for p in tmp_path.iterdir()) == ["json", "keras", "timeline.npz"]
     assert state.curves["val_x"] == [1.0, 2.0] and len(state.curves["loss"]) >= 2
     assert load_timeline(state.model_path).epochs == 2
     assert state.fraction == 1.0 and state.config.train_limit == 300

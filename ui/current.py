@@ -71,7 +71,14 @@ PREDICTOR = "predictor"
 
 
 def predictor():
-    """The active model's Predictor, set by app.py's sidebar on every run."""
+    """The active model's Predictor, set by app.py's sidebar on every run.
+
+    When another session has renamed or deleted the model file meanwhile (a drawing fragment
+    reruns without the sidebar), the whole app reruns: the sidebar says what happened and
+    falls back, instead of a page failing on a file that is gone.
+    """
+    if not active_model_path().exists():
+        st.rerun(scope="app")
     return st.session_state[PREDICTOR]
 
 

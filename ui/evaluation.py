@@ -11,9 +11,8 @@ from . import resources
 KEPT_MODELS = 8  # evaluations kept in memory; each is about 60 kB
 
 
-def evaluation(path: str | os.PathLike, progress=None) -> Evaluation:
-    """The model's answers on the 10,000 test digits, computed once per model and stored beside it."""
-    return resources.once_per_model(
-        "evaluation", resources.model_key(path),
-        lambda: load_or_compute_evaluation(resources.get_predictor(path).model, path, on_progress=progress),
-        kept=KEPT_MODELS)
+def evaluation(path: str | os.PathLike) -> Evaluation | None:
+    """The model's answers on the 10,000 test digits, as its preparation stored them (None while it has not)."""
+    model = resources.get_predictor(path).model
+    return resources.stored("evaluation", (path,), lambda: load_or_compute_evaluation(model, path, compute=False),
+                            kept=KEPT_MODELS)

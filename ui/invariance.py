@@ -35,9 +35,9 @@ def grid(path: str | os.PathLike, image: np.ndarray, digit: int) -> np.ndarray:
     return _grid(*resources.model_key(path), image, digit)
 
 
-def shift_curves(conv_path: Path, dense_path: Path, progress=None) -> ShiftCurves:
-    """The pair's accuracy against shift, measured once per pair of model files and stored beside them."""
-    return resources.once_per_model(
-        "shift curves", (resources.model_key(conv_path), resources.model_key(dense_path)),
+def shift_curves(conv_path: Path, dense_path: Path) -> ShiftCurves | None:
+    """The pair's accuracy against shift, as the preparation stored it beside them (None while it has not)."""
+    return resources.stored(
+        "shift curves", (conv_path, dense_path),
         lambda: load_or_compute_shift_curves(resources.get_predictor(conv_path).model, conv_path,
-                                             resources.get_predictor(dense_path).model, dense_path, progress))
+                                             resources.get_predictor(dense_path).model, dense_path, compute=False))

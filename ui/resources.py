@@ -13,11 +13,12 @@ import streamlit as st
 
 from mnist_model.engine.data import load_mnist
 from mnist_model.engine.inference import Predictor
-from mnist_model.engine.storage import PRETRAINED_MODEL, list_models, load_model, model_digest
+from mnist_model.engine.storage import PRETRAINED_MODEL, is_ready, list_models, load_model, model_digest, ready_path
 from mnist_model.figures.common import probability_bars
 from mnist_model.lab.familiarity import FamiliarityCheck, load_or_fit_familiarity
 from mnist_model.lab.inspection import load_or_compute_patterns
 
+from .preparer import ModelPreparer
 from .training_job import TrainingJob
 
 APP_ROOT = Path(__file__).resolve().parent.parent
@@ -49,15 +50,35 @@ def get_predictor(path: str | os.PathLike = PRETRAINED_MODEL) -> Predictor:
     return _predictor(*model_key(path))
 
 
-@st.cache_resource(max_entries=4, show_spinner="Learning what this model's digits look like (once per model) ...")
+class NotPrepared(LookupError):
+    """A per-model result is not stored (yet): the model's preparation has been asked for."""
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _familiarity(path: str, mtime: float) -> FamiliarityCheck:
     model = get_predictor(path).model
-    return FamiliarityCheck(model, load_or_fit_familiarity(model, path))
+    familiarity = load_or_fit_familiarity(model, path, compute=False)
+    if familiarity is None:
+        raise NotPrepared(path)  # not cached: asked again once the preparation has stored it
+    return FamiliarityCheck(model, familiarity)
 
 
-def familiarity_check(path: str | os.PathLike = PRETRAINED_MODEL) -> FamiliarityCheck:
-    """The model's check for drawings unlike its training digits; fitted once and stored beside it."""
-    return _familiarity(*model_key(path))
+def familiarity_check(path: str | os.PathLike = PRETRAINED_MODEL) -> FamiliarityCheck | None:
+    """The model's check for drawings unlike its training digits, stored beside it; None (and the
+    model's preparation asked for) while it is not stored."""
+    if not Path(path).exists():
+        return None  # renamed or deleted by someone else: the next full run falls back
+    try:
+        return _familiarity(*model_key(path))
+    except NotPrepared:
+        preparer().prepare(path)
+        return None
+
+
+@st.cache_resource
+def preparer() -> ModelPreparer:
+    """The server's one queue of models to check and prepare before anyone can pick them."""
+    return ModelPreparer()
 
 
 @st.cache_resource(show_spinner="Loading MNIST test images ...")
@@ -106,7 +127,7 @@ def once_per_model(kind: str, key: Hashable, compute: Callable[[], T], kept: int
     Args:
         kind: what is kept ("filter patterns"): each kind has its own store.
         key: the model file version(s) the result belongs to.
-        compute: loads the stored result or computes it (showing progress to the session that asked).
+        compute: loads the stored result, or returns None (not kept) when there is none.
         kept: how many results of this kind to keep; the oldest goes first.
     """
     guard, store, computing = _kept_results(kind)
@@ -120,17 +141,29 @@ def once_per_model(kind: str, key: Hashable, compute: Callable[[], T], kept: int
                 return store[key]
         result = compute()
         with guard:
+            computing.pop(key, None)
+            if result is None:
+                return None
             while len(store) >= kept:
                 store.pop(next(iter(store)))
             store[key] = result
-            computing.pop(key, None)
         return result
 
 
-def filter_patterns(path: str | os.PathLike, progress=None) -> dict[str, np.ndarray]:
-    """Each conv filter's preferred input, computed once per model and stored beside it."""
-    return once_per_model("filter patterns", model_key(path),
-                          lambda: load_or_compute_patterns(get_predictor(path).model, path, on_progress=progress))
+def stored(kind: str, paths: tuple, load: Callable[[], T | None], kept: int = 4) -> T | None:
+    """What the preparation of the models at ``paths`` stored (``load`` reads it, or gives None);
+    None, and their preparation asked for again, when it is not there. Never computed here."""
+    result = once_per_model(kind, tuple(model_key(path) for path in paths), load, kept)
+    if result is None:
+        for path in paths:
+            preparer().prepare(path)
+    return result
+
+
+def filter_patterns(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
+    """Each conv filter's preferred input, as the model's preparation stored it (None while it is not)."""
+    return stored("filter patterns", (path,),
+                  lambda: load_or_compute_patterns(get_predictor(path).model, path, compute=False))
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -139,10 +172,24 @@ def _models_in(folder: str, folder_mtime: float):
 
 
 def available_models():
-    """The bundled model and the trained ones; re-listed only when the folder changes
-    (saves land by rename, which updates the folder's modification time)."""
+    """The bundled models and every other model once it is prepared (the rest are queued for it);
+    re-listed only when the folder changes (saves land by rename, which updates its modification time)."""
     folder = models_dir()
-    return _models_in(str(folder), folder.stat().st_mtime if folder.exists() else 0.0)
+    entries = _models_in(str(folder), folder.stat().st_mtime if folder.exists() else 0.0)
+    return [entry for entry in entries if entry.bundled or _usable(entry.path)]
+
+
+def _usable(path: Path) -> bool:
+    mark = ready_path(path)
+    if _ready(*model_key(path), mark.stat().st_mtime if mark.exists() else 0.0):
+        return True
+    preparer().prepare(path)
+    return False
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _ready(path: str, mtime: float, mark_mtime: float) -> bool:
+    return bool(mark_mtime) and is_ready(path, digest(path))
 
 
 def forget_models() -> None:
@@ -158,3 +205,11 @@ def _digest(path: str, mtime: float) -> str:
 def digest(path: str | os.PathLike) -> str:
     """A model file's SHA-256, computed once per file version."""
     return _digest(*model_key(path))
+
+
+def preparing_notice(path: str | os.PathLike, what: str) -> None:
+    """Say that ``what`` of the model at ``path`` is still being prepared, and how far along."""
+    job = preparer().state(str(path))
+    where = f" ({job.done:.0%}: {job.what})" if job is not None and job.active else ""
+    st.info(f"The lab is still preparing {what} for this model{where}. This part of the page fills in by itself "
+            f"when it is ready, usually within a minute or two.", icon=":material/hourglass_top:")

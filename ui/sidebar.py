@@ -13,8 +13,8 @@ from mnist_model.engine.storage import (
     PRETRAINED_MODEL,
     ModelFileError,
     delete_model,
-    import_model,
     rename_model,
+    stage_upload,
 )
 from mnist_model.figures.common import training_curves
 
@@ -27,6 +27,9 @@ from .training_job import JobState
 _SEEN = "seen_training_state"
 _ACTIVE_DIGEST = "active_model_digest"  # to follow the active model when someone renames it
 _FLASH = "sidebar_flash"
+_UPLOADING = "upload_being_checked"  # the preparer's key of this session's upload, until it is ready or refused
+_SWITCH_TO = "switch_to_model"  # a model to make active on the next full run (its upload became ready)
+MAX_QUEUED = 6  # uploads refused while this many models wait to be checked: nobody can fill the queue
 
 
 def render_sidebar():
@@ -43,6 +46,9 @@ def model_picker():
     """The model selector, with upload, rename and delete; returns the active model's Predictor."""
     entries = resources.available_models()
     paths = [str(e.path) for e in entries]
+    if _SWITCH_TO in st.session_state and st.session_state[_SWITCH_TO] in paths:
+        st.session_state[MODEL_PATH] = st.session_state.pop(_SWITCH_TO)
+        _remember_active_model()
     _follow_active_model(entries)
     try:  # load before the selectbox is drawn, so a bad file can still switch the selection
         predictor = resources.get_predictor(active_model_path())
@@ -56,6 +62,7 @@ def model_picker():
                  on_change=_remember_active_model,
                  help="The bundled model, every model trained here and every model uploaded (newest first).")
     _show_flash()
+    _preparations()
     entry = next((e for e in entries if str(e.path) == st.session_state[MODEL_PATH]), entries[0])
     _card_caption(entry.card or {})
     if st.session_state.get(_ACTIVE_DIGEST) is None:
@@ -128,20 +135,43 @@ def manage_models(entry) -> None:
 
 
 def _upload_model() -> None:
+    """Check the upload's bytes here (milliseconds), then hand it to the preparer's worker process."""
     upload = st.session_state.get("model_upload")
     if upload is None:
         return
+    preparer = resources.preparer()
+    waiting = preparer.state(st.session_state.get(_UPLOADING, ""))
+    if waiting is not None and waiting.active:
+        _flash("warning", f"Your upload {plain(waiting.name)} is still being checked; upload another when it is done.")
+        return
+    if len(preparer.active()) >= MAX_QUEUED:
+        _flash("warning", "The server is busy checking other models. Try again in a minute.")
+        return
     try:
-        path = import_model(upload.getvalue(), upload.name, resources.models_dir(),
-                            uploaded_by=st.session_state.get("nickname"))
+        staged, cost = stage_upload(upload.getvalue(), upload.name, resources.models_dir())
     except ModelFileError as err:
         _flash("error", f"That model was not added: {plain(err)} The active model is unchanged.")
         return
-    resources.forget_models()
-    resources.familiarity_check(path)  # fitted now, once, rather than on the first drawing
-    st.session_state[MODEL_PATH] = str(path)
-    _remember_active_model()
-    _flash("success", f"Added **{plain(path.stem)}**, now the active model.")
+    job = preparer.upload(staged, upload.name, resources.models_dir(), st.session_state.get("nickname"), cost.flops)
+    st.session_state[_UPLOADING] = job.key
+    _flash("info", f"Checking **{plain(upload.name)}** and preparing it for the lab's pages (a minute or so for an "
+                   f"MNIST-sized model). It becomes your active model when it is ready.")
+
+
+def _preparations() -> None:
+    """Below the picker: the models being prepared, and those that could not be used, in a sentence each."""
+    preparer = resources.preparer()
+    for job in preparer.active():
+        text = f"Preparing **{plain(job.name)}** for the lab: {plain(job.what)}"
+        st.progress(job.done, text=text if job.status == "running" else f"**{plain(job.name)}** waits to be checked")
+    mine = preparer.state(st.session_state.get(_UPLOADING, ""))
+    if mine is not None and not mine.active:
+        del st.session_state[_UPLOADING]
+        if mine.status == "ready":
+            st.session_state[_SWITCH_TO] = mine.path
+            _flash("success", f"Added **{plain(Path(mine.path).stem)}**, now your active model.")
+            st.rerun(scope="app")
+        st.error(f"That model was not added: {plain(mine.message)} The active model is unchanged.")
 
 
 def _rename(path: Path) -> None:
@@ -212,9 +242,9 @@ def _start(job, config: TrainConfig) -> None:
 
 
 def training_progress() -> None:
-    """Polls the shared job: every second while one runs, every few seconds otherwise."""
-    every = 1.0 if resources.training_job().state().active else 5.0
-    st.fragment(_poll_job, run_every=every)()
+    """Polls the shared job and the preparer: every second while one runs, every few seconds otherwise."""
+    busy = resources.training_job().state().active or resources.preparer().active()
+    st.fragment(_poll_job, run_every=1.0 if busy else 5.0)()
 
 
 def _poll_job() -> None:
@@ -223,11 +253,18 @@ def _poll_job() -> None:
     state = resources.training_job().state()
     if state.status != "idle":
         _show_state(state)
-    marker = (state.active, state.finished)
+    marker = (state.active, state.finished, _models_version())
     seen = st.session_state.get(_SEEN, marker)
     st.session_state[_SEEN] = marker
     if seen != marker:
         st.rerun(scope="app")
+
+
+def _models_version() -> tuple:
+    """Moves when a model is added, renamed, deleted or prepared, on any session: the picker re-lists."""
+    resources.available_models()  # queues a model that appeared in the folder (a training's, a fine-tune's)
+    folder = resources.models_dir()
+    return resources.preparer().version, folder.stat().st_mtime if folder.exists() else 0.0
 
 
 def _show_state(state: JobState) -> None:

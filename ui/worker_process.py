@@ -12,14 +12,24 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mnist_model.engine.worker import OUTCOMES
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 STDERR_KEPT = 4000  # characters of a dead worker's stderr read back for its last line
+WATCH_EVERY_S = 0.2  # how often a limited worker's time and memory are looked at
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a worker may take before it is killed: wall-clock seconds and resident memory."""
+
+    seconds: float
+    memory_bytes: int
 
 
 class WorkerProcess:
@@ -32,15 +42,17 @@ class WorkerProcess:
         on_end: called once with the outcome event, on the follower thread: the worker's last
             line, or a ``failed`` event (with ``"crashed": True``) saying how the process died.
         what: the job in words, for that sentence ("training").
+        limits: kill the worker when it outlives these, and say so in the outcome.
 
     Raises:
         OSError: the process could not be started.
     """
 
     def __init__(self, module: str, request: dict, on_event: Callable[[dict], None],
-                 on_end: Callable[[dict], None], what: str):
+                 on_end: Callable[[dict], None], what: str, limits: Limits | None = None):
         self.what = what
         self._on_event, self._on_end = on_event, on_end
+        self._killed_for: str | None = None
         # TensorFlow is chatty on stderr, and an unread pipe could fill up and block the worker:
         # it goes to a file, read back only if the worker dies.
         self._errlog = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open for the process' lifetime)
@@ -52,6 +64,8 @@ class WorkerProcess:
             raise
         self._send(json.dumps(request))
         threading.Thread(target=self._follow, name=what, daemon=True).start()
+        if limits is not None:
+            threading.Thread(target=self._watch, args=(limits,), name=f"{what} limits", daemon=True).start()
 
     def running(self) -> bool:
         return self._process.poll() is None
@@ -82,12 +96,43 @@ class WorkerProcess:
         self._on_end(outcome or self._crash_report())
         self._errlog.close()
 
+    def _watch(self, limits: Limits) -> None:
+        """Kill the worker once it has run longer, or holds more memory, than ``limits`` allow."""
+        deadline = time.monotonic() + limits.seconds
+        while self.running():
+            if time.monotonic() > deadline:
+                self._kill(f"took longer than {limits.seconds:.0f} s")
+            elif resident_bytes(self._process.pid) > limits.memory_bytes:
+                self._kill(f"needed more than {_size(limits.memory_bytes)} of memory")
+            time.sleep(WATCH_EVERY_S)
+
+    def _kill(self, why: str) -> None:
+        self._killed_for = why
+        self._process.kill()
+
     def _crash_report(self) -> dict:
+        if self._killed_for:
+            return {"event": "failed", "crashed": True, "limit": True,
+                    "message": f"The {self.what} {self._killed_for}, so it was stopped."}
         self._errlog.seek(0)
         last = self._errlog.read()[-STDERR_KEPT:].strip().splitlines()
         return {"event": "failed", "crashed": True,
                 "message": f"The {self.what} process ended unexpectedly (exit code {self._process.returncode}"
                            f"{': ' + last[-1] if last else ''})."}
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:,.0f} MB"
+
+
+def resident_bytes(pid: int) -> int:
+    """A process' resident memory (Linux /proc); 0 when it is gone or cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            line = next((line for line in status if line.startswith("VmRSS:")), "VmRSS: 0 kB")
+    except OSError:
+        return 0
+    return int(line.split()[1]) * 1024
 
 
 class SharedJob:

@@ -130,7 +130,8 @@ def show_prediction(current: CurrentInput | None) -> None:
             st.markdown(f"**{confidence:.1%}** confident")
         if current.source != "test digit":
             said = doubts(current.prep)
-            if not said and resources.familiarity_check(active_model_path()).unfamiliar(current.prep.image):
+            familiar = resources.familiarity_check(active_model_path())
+            if not said and familiar is not None and familiar.unfamiliar(current.prep.image):
                 said = (UNFAMILIAR,)
             for doubt in said:
                 st.warning(doubt, icon=":material/help:")

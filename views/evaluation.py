@@ -16,7 +16,6 @@ from ui.text import plain
 GALLERY = 40  # mistakes shown at most
 CELL_GALLERY = 16  # digits of one square shown at most, about as tall as the matrix beside them
 TILE = 80  # a gallery digit's width in pixels
-TESTING = "Testing the model on 10,000 digits (once per model) ..."
 
 
 def sure(confidence: float) -> str:
@@ -85,15 +84,15 @@ def mistakes(result: Evaluation) -> None:
 
 
 def evaluate_once(path: Path) -> Evaluation | None:
-    """The model's evaluation, with a progress bar the first time; None (said on the page) without MNIST."""
-    bar = st.empty()
+    """The model's stored evaluation; None (said on the page) while it is being prepared or without MNIST."""
     try:
-        return evaluations.evaluation(path, progress=lambda done: bar.progress(done, text=TESTING))
+        result = evaluations.evaluation(path)
     except DataError as err:
         st.error(plain(err, limit=400))
         return None
-    finally:
-        bar.empty()
+    if result is None:
+        resources.preparing_notice(path, "its answers on the 10,000 test digits")
+    return result
 
 
 st.title("How good is it")

@@ -22,10 +22,10 @@ def show_patterns(layers: list[str]) -> None:
     st.caption("For every filter, the 28x28 input that excites it most, found by gradient ascent from grey "
                "noise (Deep Learning with Python, 5.4.2). The first convolution finds edges and strokes; "
                "deeper ones combine them into curves and parts of digits.")
-    bar = st.empty()
-    patterns = resources.filter_patterns(
-        active_model_path(), progress=lambda done, layer: bar.progress(done, text=f"Computing {layer} patterns ..."))
-    bar.empty()
+    patterns = resources.filter_patterns(active_model_path())
+    if patterns is None:
+        resources.preparing_notice(active_model_path(), "what each filter responds to")
+        return
     tabs = st.tabs([f"{name} ({plural(len(patterns[name]), 'filter')})" for name in layers])
     for tab, name in zip(tabs, layers):
         with tab:

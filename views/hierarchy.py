@@ -26,11 +26,11 @@ NO_CONV = ("This model has no convolution layers, so no unit looks at just a par
 FORMULA = "field = field before + (kernel - 1) x jump before;  jump = jump before x stride"
 
 
-def top_patches_for(path: Path, progress=None) -> dict[str, TopPatches]:
-    """The model's top patches, computed once per model and stored beside it."""
-    return resources.once_per_model(
-        "top patches", resources.model_key(path),
-        lambda: load_or_compute_top_patches(resources.get_predictor(path).model, path, on_progress=progress))
+def top_patches_for(path: Path) -> dict[str, TopPatches] | None:
+    """The model's top patches, as its preparation stored them (None while it has not)."""
+    return resources.stored(
+        "top patches", (path,),
+        lambda: load_or_compute_top_patches(resources.get_predictor(path).model, path, compute=False))
 
 
 def pick_from_click(layer: str) -> None:
@@ -80,14 +80,14 @@ def show_top_patches(layers: list[str]) -> None:
     st.caption("For every filter, the 9 MNIST test digits it fires on most, each cut to what the firing unit sees "
                "(strongest first). The first layer's tiny patches are bits of edges and strokes; deeper layers see "
                "more, so theirs show curves and corners, then parts of digits, even whole ones.")
-    bar = st.empty()
     try:
-        found = top_patches_for(active_model_path(), progress=lambda done, what: bar.progress(
-            done, text=f"Running the {what} through the network (once per model) ..."))
+        found = top_patches_for(active_model_path())
     except DataError as err:
         st.error(f"The MNIST test digits could not be read, so there are no patches to show: {err}")
         return
-    bar.empty()
+    if found is None:
+        resources.preparing_notice(active_model_path(), "the test patches that excite each filter")
+        return
     layer = st.segmented_control("Convolution layer", layers, default=layers[0], required=True, key="tp_layer")
     patches = found[layer]
     first = filter_page(layer, len(patches.patches))

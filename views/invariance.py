@@ -105,10 +105,10 @@ def dense_units(image: np.ndarray, dense: Path, dx: int, dy: int) -> None:
 
 def curves(conv: Path, dense: Path) -> None:
     st.subheader("All 10,000 test digits, moved")
-    bar = st.empty()
-    result = invariance.shift_curves(
-        conv, dense, progress=lambda done, what: bar.progress(done, text=f"Moving the test digits for the {what} ..."))
-    bar.empty()
+    result = invariance.shift_curves(conv, dense)
+    if result is None:
+        resources.preparing_notice(conv if conv != PRETRAINED_MODEL else dense, "the accuracy against shift")
+        return
     at = min(6, int(result.shifts[-1]))
     st.caption(f"Every MNIST test digit moved the same number of pixels in a random direction. At {at} px the "
                f"convnet still reads **{result.conv_accuracy[at]:.0%}** of them, the dense network "

@@ -21,6 +21,7 @@ from .config import TrainConfig
 from .jsonio import json_safe as json_safe  # re-exported: callers import it from storage
 from .layer_sizes import MAX_ACTIVATION_VALUES as MAX_ACTIVATION_VALUES
 from .layer_sizes import MAX_PARAMS as MAX_PARAMS
+from .layer_sizes import ModelCost
 from .model_files import HDF5_SIGNATURE as HDF5_SIGNATURE  # re-exported: callers import these from storage
 from .model_files import LEGACY_SUFFIXES as LEGACY_SUFFIXES
 from .model_files import MAX_COMPRESSION_RATIO as MAX_COMPRESSION_RATIO
@@ -43,6 +44,27 @@ _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # mkstemp's .<stem>.<8 rand
 def card_path(model_path: str | os.PathLike) -> Path:
     """The JSON model card that sits beside a model: ``x.keras`` -> ``x.json``."""
     return Path(model_path).with_suffix(".json")
+
+
+def ready_path(model_path: str | os.PathLike) -> Path:
+    """The mark that a model passed its checks and its per-model results are stored: ``x.ready.json``."""
+    return Path(model_path).with_suffix(".ready.json")
+
+
+def mark_ready(model_path: str | os.PathLike, digest: str, details: dict | None = None) -> dict:
+    """Write the ready mark for the model file whose SHA-256 is ``digest``; returns what was written."""
+    mark = {"sha256": digest, "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **(details or {})}
+    text = json.dumps(json_safe(mark), allow_nan=False)
+    atomic_write(ready_path(model_path), lambda tmp: tmp.write_text(text))
+    return mark
+
+
+def is_ready(model_path: str | os.PathLike, digest: str) -> bool:
+    """Whether the model file with this SHA-256 was prepared (a rewritten file needs preparing again)."""
+    try:
+        return json.loads(ready_path(model_path).read_text()).get("sha256") == digest
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def make_card(result, command: str | None = None) -> dict:
@@ -234,6 +256,32 @@ def sanitize_model_name(text: str) -> str:
     name = re.sub(r"\.keras$", "", name, flags=re.IGNORECASE)
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:MAX_NAME_CHARS].strip("-")
     return name or "model"
+
+
+def stage_upload(data: bytes, original_name: str, folder: str | os.PathLike) -> tuple[Path, ModelCost]:
+    """An upload written to a hidden file in ``folder`` once its bytes pass every check that needs no Keras.
+
+    The app then hands the staged file to a worker process (``import_model`` and the model's
+    preparation); what fails here, most hostile files, costs the server milliseconds.
+
+    Returns:
+        The staged file (the caller removes it) and the model's cost from its config.
+
+    Raises:
+        ModelFileError: the upload is empty, too large, damaged, unsafe or too costly (see
+            ``check_model_file``) or cannot be written; nothing is left in ``folder`` then.
+    """
+    label = original_name.replace("\\", "/").rsplit("/", 1)[-1] or "the uploaded file"
+    check_size(label, len(data))
+    try:
+        staged = _write_upload(Path(folder), data)
+    except OSError as err:
+        raise ModelFileError(f"{label} could not be saved in {folder}: {err}") from err
+    try:
+        return staged, check_archive(staged, label)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
 
 
 def import_model(data: bytes, original_name: str, folder: str | os.PathLike,

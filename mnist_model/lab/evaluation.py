@@ -154,7 +154,8 @@ def evaluation_path(model_path: str | os.PathLike) -> Path:
 
 
 def load_or_compute_evaluation(model: keras.Model, model_path: str | os.PathLike,
-                               on_progress: Callable[[float], None] | None = None) -> Evaluation:
+                               on_progress: Callable[[float], None] | None = None,
+                               compute: bool = True) -> Evaluation | None:
     """The model's Evaluation on the 10,000 MNIST test images, computed once and stored beside it.
 
     Args:
@@ -162,6 +163,7 @@ def load_or_compute_evaluation(model: keras.Model, model_path: str | os.PathLike
         model_path: its file; the stored evaluation is used only if it was made from a file
             with the same contents (a retrained model is evaluated again).
         on_progress: called with the fraction of test images done while computing.
+        compute: if False, only a stored result is returned, else None: the app's server never computes it.
 
     Raises:
         DataError: computing is needed and MNIST cannot be read (see ``load_mnist``).
@@ -169,7 +171,7 @@ def load_or_compute_evaluation(model: keras.Model, model_path: str | os.PathLike
     cache = evaluation_path(model_path)
     digest = model_digest(model_path)
     saved = _read_evaluation(cache, digest)
-    if saved is not None:
+    if saved is not None or not compute:
         return saved
     result = evaluate_model(model, *load_mnist()[1], on_progress=on_progress)
     with contextlib.suppress(OSError):  # a read-only model folder: the page still shows it, just not kept

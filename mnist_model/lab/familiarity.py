@@ -275,7 +275,8 @@ def familiarity_path(model_path: str | os.PathLike) -> Path:
 
 
 def load_or_fit_familiarity(model: keras.Model, model_path: str | os.PathLike,
-                            on_progress: Callable[[float, str], None] | None = None) -> Familiarity:
+                            on_progress: Callable[[float, str], None] | None = None,
+                            compute: bool = True) -> Familiarity | None:
     """The model's familiarity, fitted once on MNIST and stored beside the model.
 
     Args:
@@ -283,6 +284,7 @@ def load_or_fit_familiarity(model: keras.Model, model_path: str | os.PathLike,
         model_path: its file; the stored familiarity is used only if it was made from a file
             with the same contents (a retrained model gets a new one).
         on_progress: called with (fraction done, what is being computed) while fitting.
+        compute: if False, only a stored result is returned, else None: the app's server never computes it.
 
     Raises:
         DataError: fitting is needed and MNIST cannot be read (see ``load_mnist``).
@@ -290,7 +292,7 @@ def load_or_fit_familiarity(model: keras.Model, model_path: str | os.PathLike,
     cache = familiarity_path(model_path)
     digest = model_digest(model_path)
     saved = _read(cache, digest, feature_layers(model))
-    if saved is not None:
+    if saved is not None or not compute:
         return saved
     (x_train, y_train), (x_test, _) = load_mnist()
     held_out = x_test[::2][:CALIBRATION_IMAGES]  # every other one: both halves of MNIST's test set

@@ -138,8 +138,9 @@ def patterns_path(model_path: str | os.PathLike) -> Path:
 
 
 def load_or_compute_patterns(model: keras.Model, model_path: str | os.PathLike,
-                             on_progress: Callable[[float, str], None] | None = None
-                             ) -> dict[str, np.ndarray]:
+                             on_progress: Callable[[float, str], None] | None = None,
+                             compute: bool = True
+                             ) -> dict[str, np.ndarray] | None:
     """Every conv layer's filter patterns, computed once and stored beside the model.
 
     Args:
@@ -147,6 +148,7 @@ def load_or_compute_patterns(model: keras.Model, model_path: str | os.PathLike,
         model_path: its file; the stored patterns are used only if they were made from
             a file with the same contents (a retrained model gets new ones).
         on_progress: called with (fraction done, layer name) while computing.
+        compute: if False, only a stored result is returned, else None: the app's server never computes it.
 
     Returns:
         (filters, 28, 28) patterns by conv layer name; empty for a model without convolutions.
@@ -157,7 +159,7 @@ def load_or_compute_patterns(model: keras.Model, model_path: str | os.PathLike,
     cache = patterns_path(model_path)
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
     saved = _read_patterns(cache, digest, layers)
-    if saved is not None:
+    if saved is not None or not compute:
         return saved
     total = len(layers) * PATTERN_STEPS
     patterns = {}

@@ -325,7 +325,8 @@ def shift_curves_path(conv_path: str | os.PathLike, dense_path: str | os.PathLik
 
 def load_or_compute_shift_curves(conv_model: keras.Model, conv_path: str | os.PathLike,
                                  dense_model: keras.Model, dense_path: str | os.PathLike,
-                                 progress: Callable[[float, str], None] | None = None) -> ShiftCurves:
+                                 progress: Callable[[float, str], None] | None = None,
+                                 compute: bool = True) -> ShiftCurves | None:
     """The pair's accuracy-against-shift curves on the 10,000 MNIST test images, measured once and stored.
 
     Args:
@@ -334,6 +335,7 @@ def load_or_compute_shift_curves(conv_model: keras.Model, conv_path: str | os.Pa
         dense_model: the loaded dense network.
         dense_path: its file; the stored curves are used only if both files are unchanged.
         progress: called with (fraction done, which network) while measuring.
+        compute: if False, only a stored result is returned, else None: the app's server never computes it.
 
     Raises:
         DataError: measuring is needed and MNIST cannot be read (see ``load_mnist``).
@@ -341,7 +343,7 @@ def load_or_compute_shift_curves(conv_model: keras.Model, conv_path: str | os.Pa
     cache = shift_curves_path(conv_path, dense_path)
     digests = (model_digest(conv_path), model_digest(dense_path))
     saved = _read_curves(cache, digests)
-    if saved is not None:
+    if saved is not None or not compute:
         return saved
     images, labels = load_mnist()[1]
     curves = measure_shift_curves(conv_model, dense_model, images, labels, progress)

@@ -138,8 +138,9 @@ def top_patches_path(model_path: str | os.PathLike) -> Path:
 
 
 def load_or_compute_top_patches(model: keras.Model, model_path: str | os.PathLike,
-                                on_progress: Callable[[float, str], None] | None = None
-                                ) -> dict[str, TopPatches]:
+                                on_progress: Callable[[float, str], None] | None = None,
+                                compute: bool = True
+                                ) -> dict[str, TopPatches] | None:
     """Every conv filter's top test-digit patches, computed once and stored beside the model.
 
     Args:
@@ -147,6 +148,7 @@ def load_or_compute_top_patches(model: keras.Model, model_path: str | os.PathLik
         model_path: its file; the stored patches are used only if they were made from a file
             with the same contents (a retrained model gets new ones).
         on_progress: called with (fraction done, what is being computed) while computing.
+        compute: if False, only a stored result is returned, else None: the app's server never computes it.
 
     Returns:
         TopPatches by conv layer name; empty (and nothing written) for a model without convolutions.
@@ -160,7 +162,7 @@ def load_or_compute_top_patches(model: keras.Model, model_path: str | os.PathLik
     cache = top_patches_path(model_path)
     digest = model_digest(model_path)
     saved = _read(cache, digest, layers)
-    if saved is not None:
+    if saved is not None or not compute:
         return saved
     found = top_patches(model, load_mnist()[1][0], on_progress)
     with contextlib.suppress(OSError):  # a read-only model folder: the patches still show, just not kept

@@ -1,0 +1,100 @@
+"""Models are checked and prepared in a worker process, within limits, before the picker offers them."""
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hostile_models import HOSTILE
+
+from mnist_model.engine.network import build_convnet
+from mnist_model.engine.storage import is_ready, list_models, model_digest, stage_upload
+from ui.preparer import ModelPreparer
+from ui.worker_process import Limits
+
+ROOT = Path(__file__).resolve().parent.parent
+SIDECARS = ["evaluation.npz", "familiarity.npz", "json", "keras", "patterns.npz", "ready.json", "shift.npz",
+            "top_patches.npz"]
+
+
+def wait(preparer: ModelPreparer, key: str, timeout: float = 300):
+    deadline = time.monotonic() + timeout
+    while preparer.state(key).active and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return preparer.state(key)
+
+
+@pytest.fixture(autouse=True)
+def small_mnist(tmp_path_factory, monkeypatch):
+    """The workers read a slice of MNIST (2,000 training, 500 test digits): the same steps, in seconds."""
+    path = tmp_path_factory.getbasetemp() / "small_mnist.npz"
+    if not path.exists():
+        with np.load(ROOT / "data" / "mnist.npz") as full:
+            np.savez(path, x_train=full["x_train"][:2000], y_train=full["y_train"][:2000],
+                     x_test=full["x_test"][:500], y_test=full["y_test"][:500])
+    monkeypatch.setenv("MNIST_NPZ", str(path))
+
+
+@pytest.fixture(scope="module")
+def good_bytes(tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("good") / "tiny.keras"
+    build_convnet((2, 4, 4), 8).save(path)
+    return path.read_bytes()
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name.split(".", 1)[1] for p in folder.iterdir())
+
+
+def test_a_model_copied_into_the_folder_is_prepared_and_marked_ready(tmp_path, good_bytes):
+    path = tmp_path / "copied.keras"
+    path.write_bytes(good_bytes)
+    preparer = ModelPreparer()
+    before = preparer.version
+    job = wait(preparer, preparer.prepare(path).key)
+    assert job.status == "ready", job.message
+    assert is_ready(path, model_digest(path)) and preparer.version > before
+    assert _files(tmp_path) == [s for s in SIDECARS if s != "json"]
+    assert preparer.prepare(path).status == "queued"  # asking again (a sidecar went missing) prepares again
+
+
+def test_an_upload_is_checked_published_under_its_name_and_prepared(tmp_path, good_bytes):
+    preparer = ModelPreparer()
+    staged, cost = stage_upload(good_bytes, "my net.keras", tmp_path)
+    job = wait(preparer, preparer.upload(staged, "my net.keras", tmp_path, "Ada", cost.flops).key)
+    assert job.status == "ready", job.message
+    assert Path(job.path).name == "my-net.keras" and not staged.exists()
+    assert _files(tmp_path) == SIDECARS
+    assert [e.card["uploaded_by"] for e in list_models(tmp_path) if not e.bundled] == ["Ada"]
+
+
+def test_an_upload_that_fails_once_it_runs_is_refused_and_leaves_nothing(tmp_path, good_bytes):
+    good = tmp_path / "good.keras"
+    good.write_bytes(good_bytes)
+    make, message = HOSTILE["weights of 1e38"]
+    bad = make(good, tmp_path / "overflow.keras")
+    folder = tmp_path / "models"
+    preparer = ModelPreparer()
+    staged, cost = stage_upload(bad.read_bytes(), "overflow.keras", folder)  # its bytes are fine
+    job = wait(preparer, preparer.upload(staged, "overflow.keras", folder, None, cost.flops).key)
+    assert job.status == "failed" and message in job.message and job.message.startswith("overflow.keras")
+    assert list(folder.iterdir()) == []
+
+
+def test_hostile_bytes_are_refused_before_any_worker_starts(tmp_path, good_bytes):
+    good = tmp_path / "good.keras"
+    good.write_bytes(good_bytes)
+    make, _ = HOSTILE["declares a 4 GiB kernel"]
+    bad = make(good, tmp_path / "huge.keras")
+    job = ModelPreparer().prepare(bad)
+    assert job.status == "failed" and "values for the layer 'conv_1'" in job.message
+
+
+@pytest.mark.parametrize("limits, said", [(Limits(seconds=2, memory_bytes=2**32), "took longer than 2 s"),
+                                          (Limits(seconds=300, memory_bytes=50 * 2**20), "needed more than 50 MB")])
+def test_a_worker_past_its_limits_is_stopped_and_the_upload_refused(tmp_path, good_bytes, limits, said):
+    preparer = ModelPreparer(limits)
+    staged, cost = stage_upload(good_bytes, "slow.keras", tmp_path)
+    job = wait(preparer, preparer.upload(staged, "slow.keras", tmp_path, None, cost.flops).key)
+    assert job.status == "failed" and said in job.message and "The model is not offered." in job.message
+    assert [p for p in tmp_path.iterdir() if p.suffix == ".keras" and not p.name.startswith(".")] == []

@@ -1,0 +1,154 @@
+"""Models are checked and prepared off the server, one at a time, before anyone can pick them.
+
+Every model a session could pick, other than the bundled ones, goes through
+``mnist_model.lab.prepare_worker`` first: a process at the lowest priority that loads it
+(every check, a test batch), computes what the pages show of it once per model, and marks
+it ready. The server watches the worker's time and memory and kills it past its limits.
+The picker lists a model only once it is ready; ``version`` moves whenever a preparation
+ends, so every open page can re-list at once. Worker threads never call ``st.*``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mnist_model.engine.storage import ModelFileError, check_archive, delete_model
+
+from .worker_process import Limits, WorkerProcess
+
+BASE_SECONDS = 300  # a preparation's time limit: the bundled convnet takes about a minute on 2 busy cores ...
+SECONDS_PER_MFLOP = 6  # ... plus this much per MFLOP a model needs per image (200 MFLOP at most)
+MEMORY_BYTES = int(1.5 * 2**30)  # the bundled convnet's preparation peaks at about 1.0 GB
+KEPT = 64  # finished preparations remembered (their messages, for the sessions that wait on them)
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """Where one model's preparation stands; copied out under the lock."""
+
+    key: str  # the model's path, or "upload:<temp file>" until an upload has its name
+    status: str = "queued"  # queued, running, ready, failed
+    done: float = 0.0
+    what: str = "waiting for its turn"
+    message: str = ""  # why it failed, for people
+    path: str | None = None  # the model file, once known
+    name: str = ""  # what people call it: the upload's own name or the file's stem
+    mtime: float = 0.0  # of the file when it was queued: a failure is not retried until the file changes
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
+
+
+class ModelPreparer:
+    """The server's one queue of models to check and prepare, shared by every session."""
+
+    def __init__(self, limits: Limits | None = None):
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Preparation] = {}
+        self._queue: deque[tuple[str, dict, Limits]] = deque()
+        self._busy = False
+        self._limits = limits
+        self.version = 0  # moves whenever a preparation ends
+
+    def prepare(self, path: str | Path) -> Preparation:
+        """Queue the model at ``path`` unless it is queued, running, or failed on this very file."""
+        key, path = str(path), Path(path)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            mtime = 0.0
+        with self._lock:
+            known = self._jobs.get(key)
+            if known is not None and (known.active or (known.status == "failed" and known.mtime == mtime)):
+                return known
+        job = Preparation(key, path=key, name=path.stem, mtime=mtime)
+        try:
+            cost = check_archive(path, path.name)  # hostile bytes fail here, in milliseconds
+        except ModelFileError as err:
+            return self._record(replace(job, status="failed", message=str(err)))
+        return self._enqueue(job, {"path": key}, cost.flops)
+
+    def upload(self, staged: Path, name: str, folder: Path, uploaded_by: str | None, flops: int) -> Preparation:
+        """Queue an upload already checked from its bytes (``storage.stage_upload``: ``staged`` is a hidden
+        file in ``folder``, ``flops`` what its config says one image costs)."""
+        request = {"upload": str(staged), "name": name, "folder": str(folder), "uploaded_by": uploaded_by}
+        return self._enqueue(Preparation(f"upload:{staged}", name=name), request, flops)
+
+    def state(self, key: str) -> Preparation | None:
+        with self._lock:
+            return self._jobs.get(key)
+
+    def active(self) -> list[Preparation]:
+        """The preparations queued or running, oldest first."""
+        with self._lock:
+            return [job for job in self._jobs.values() if job.active]
+
+    def failed(self) -> list[Preparation]:
+        with self._lock:
+            return [job for job in self._jobs.values() if job.status == "failed"]
+
+    def forget(self, key: str) -> None:
+        """Drop what is known of ``key`` (a renamed or deleted model, a rewritten file)."""
+        with self._lock:
+            if key in self._jobs and not self._jobs[key].active:
+                del self._jobs[key]
+
+    def _enqueue(self, job: Preparation, request: dict, flops: int) -> Preparation:
+        limits = self._limits or Limits(BASE_SECONDS + SECONDS_PER_MFLOP * flops / 1e6, MEMORY_BYTES)
+        with self._lock:
+            self._jobs[job.key] = job
+            self._queue.append((job.key, request, limits))
+        self._next()
+        return job
+
+    def _record(self, job: Preparation) -> Preparation:
+        with self._lock:
+            self._jobs[job.key] = job
+            while len(self._jobs) > KEPT:
+                oldest = next((k for k, j in self._jobs.items() if not j.active), None)
+                if oldest is None:
+                    break
+                del self._jobs[oldest]
+            self.version += 1
+        return job
+
+    def _next(self) -> None:
+        with self._lock:
+            if self._busy or not self._queue:
+                return
+            key, request, limits = self._queue.popleft()
+            self._busy = True
+            self._jobs[key] = replace(self._jobs[key], status="running", what="starting")
+        try:
+            WorkerProcess("mnist_model.lab.prepare_worker", request, on_event=lambda e: self._progress(key, e),
+                          on_end=lambda outcome: self._end(key, outcome), what="check of the model", limits=limits)
+        except OSError as err:
+            self._end(key, {"event": "failed", "message": f"The model could not be checked: {err}"})
+
+    def _progress(self, key: str, event: dict) -> None:
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None:
+                self._jobs[key] = replace(job, done=float(event.get("done", job.done)),
+                                          what=str(event.get("what", job.what)), path=event.get("path", job.path))
+
+    def _end(self, key: str, outcome: dict) -> None:
+        with self._lock:
+            job = self._jobs[key]
+            self._busy = False
+        if outcome.get("event") == "done":
+            self._record(replace(job, status="ready", done=1.0, what="ready", path=outcome.get("path")))
+        else:
+            message = outcome.get("message", "")
+            if outcome.get("limit"):
+                message = f"{job.name}: {message} The model is not offered."
+                if job.key.startswith("upload:") and job.path:  # published, then stopped: the upload is refused
+                    with contextlib.suppress(ModelFileError):
+                        delete_model(job.path)
+            self._record(replace(job, status="failed", message=message))
+        self._next()
