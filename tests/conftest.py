@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from model_zoo import prepare_quickly
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
@@ -43,8 +44,13 @@ def stroke_image(points, size=280, width=20, mode="RGBA", ink=(255, 255, 255, 25
 def page_with_model(page: str, model_path, monkeypatch, models=None) -> AppTest:
     """AppTest on ``page`` (e.g. "views/explain.py") with ``model_path`` picked in the sidebar.
 
-    The models folder is ``models``, by default the model's own folder, so the picker lists it.
+    The models folder is ``models``, by default the model's own folder, so the picker lists it;
+    the model is prepared first (quickly, see ``model_zoo.prepare_quickly``) unless it is bundled or was.
     """
+    from mnist_model.engine.storage import PRETRAINED_DIR, is_ready, model_digest
+
+    if Path(model_path).resolve().parent != PRETRAINED_DIR and not is_ready(model_path, model_digest(model_path)):
+        prepare_quickly(Path(model_path))
     monkeypatch.setenv("CONVNET_LAB_MODELS", str(models or Path(model_path).parent))
     at = AppTest.from_file("../app.py", default_timeout=120)
     at.session_state["model_path"] = str(model_path)

@@ -1,15 +1,25 @@
 """Models the app must cope with, all taking 28x28x1 images to 10 classes, untrained and tiny.
 
-Each builder returns a fresh model; ``save_zoo`` writes them all as ``.keras`` files.
+Each builder returns a fresh model; ``save_zoo`` writes them all as ``.keras`` files, prepared
+as the app's preparer would (``prepare_quickly``) so that the picker offers them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers, models
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL_MNIST = Path(tempfile.gettempdir()) / "convnet-lab-small-mnist.npz"  # 2,000 training, 500 test digits
 
 
 def seed_unnamed() -> keras.Model:
@@ -143,10 +153,61 @@ BUILDERS = {builder.__name__: builder for builder in (
 
 
 def save_zoo(folder: Path) -> dict[str, Path]:
-    """Build every zoo model and save it as ``folder/<name>.keras``; returns the paths by name."""
+    """Every zoo model saved as ``folder/<name>.keras`` and prepared; returns the paths by name.
+
+    Built and prepared once per test session, then copied with their stored results.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
+    for built in _prepared_zoo().iterdir():
+        shutil.copy2(built, folder / built.name)
+    return {name: folder / f"{name}.keras" for name in BUILDERS}
+
+
+@functools.cache
+def _prepared_zoo() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="zoo-"))
     for name, build in BUILDERS.items():
-        paths[name] = folder / f"{name}.keras"
-        build().save(paths[name])
-    return paths
+        build().save(folder / f"{name}.keras")
+        prepare_quickly(folder / f"{name}.keras")
+    return folder
+
+
+def small_mnist() -> Path:
+    """A slice of MNIST in Keras' layout, written once per machine: enough for every per-model result."""
+    if not SMALL_MNIST.exists():
+        with np.load(ROOT / "data" / "mnist.npz") as full:
+            arrays = {"x_train": full["x_train"][:2000], "y_train": full["y_train"][:2000],
+                      "x_test": full["x_test"][:500], "y_test": full["y_test"][:500]}
+        part = SMALL_MNIST.with_suffix(f".{os.getpid()}.npz")
+        np.savez(part, **arrays)
+        os.replace(part, SMALL_MNIST)
+    return SMALL_MNIST
+
+
+@contextlib.contextmanager
+def small_mnist_env():
+    """$MNIST_NPZ pointing at ``small_mnist()`` for as long as the block runs."""
+    before = os.environ.get("MNIST_NPZ")
+    os.environ["MNIST_NPZ"] = str(small_mnist())
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["MNIST_NPZ"]
+        else:
+            os.environ["MNIST_NPZ"] = before
+
+
+def prepare_quickly(path: Path) -> None:
+    """What the app's preparer does before offering a model, in this process, on a slice of MNIST and
+    with few gradient-ascent steps: the pages' results are then stored, as for any prepared model."""
+    from mnist_model.lab import inspection
+    from mnist_model.lab.prepare import prepare_model
+
+    steps = inspection.PATTERN_STEPS
+    inspection.PATTERN_STEPS = 4
+    try:
+        with small_mnist_env():
+            prepare_model(path)
+    finally:
+        inspection.PATTERN_STEPS = steps

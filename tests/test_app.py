@@ -6,6 +6,7 @@ import time
 
 import pytest
 from conftest import stroke_image
+from model_zoo import small_mnist
 
 APP = "../app.py"
 TIMEOUT = 120  # TensorFlow imports slowly
@@ -106,6 +107,7 @@ def test_training_from_the_sidebar_adds_a_selectable_model(app, monkeypatch):
     from ui import resources
 
     monkeypatch.setattr(resources.training_job(), "train_limit", 300)
+    monkeypatch.setenv("MNIST_NPZ", str(small_mnist()))  # the preparation's worker reads it too
     app.sidebar.slider(key="epochs_seed").set_value(1)
     app.sidebar.button(key="train").click().run()
     job = resources.training_job()
@@ -113,6 +115,12 @@ def test_training_from_the_sidebar_adds_a_selectable_model(app, monkeypatch):
     while job.state().active and time.monotonic() < deadline:
         time.sleep(0.5)
     assert job.state().status == "done", job.state().message
+    app.run()  # the new model is being prepared: not offered yet, its progress under the picker
+    assert len(app.sidebar.selectbox(key="model_path").options) == 2
+    assert any("seed-" in bar.proto.text for bar in app.sidebar.get("progress"))
+    deadline = time.monotonic() + 180
+    while resources.preparer().active() and time.monotonic() < deadline:
+        time.sleep(0.5)
     app.run()
     options = app.sidebar.selectbox(key="model_path").options
     assert len(options) == 3 and "seed-" in options[2]  # after the two bundled models

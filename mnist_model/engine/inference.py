@@ -11,6 +11,7 @@ import tensorflow as tf
 from .preprocess import Preprocessed, canvas_to_mnist
 
 EVAL_BATCH = 1000
+BATCH_VALUES = 2**25  # values all layers of a batch may output together (128 MB of float32)
 SALIENCY_STEPS = 32  # images on the path from black to the drawing (integrated gradients)
 
 
@@ -123,10 +124,22 @@ class Predictor:
         return tf.nn.relu(spread[0, ..., 0])
 
 
+def batch_size(model: keras.Model, largest: int = EVAL_BATCH) -> int:
+    """Images per forward pass such that all of a batch's layer outputs hold at most ``BATCH_VALUES``
+    values: ``largest`` for an MNIST-sized model, fewer for one with wide layers, so memory stays bounded."""
+    values = 0
+    for layer in inner_layers(model):
+        try:
+            values += int(np.prod(layer.output.shape[1:]))
+        except (AttributeError, ValueError, TypeError):  # a layer used twice has no single output
+            return max(1, min(largest, 64))
+    return max(1, min(largest, BATCH_VALUES // max(1, values)))
+
+
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict:
     """Test loss (categorical cross-entropy) and accuracy of ``model`` on prepared data."""
-    probs = np.concatenate([model.predict_on_batch(x[i:i + EVAL_BATCH])
-                            for i in range(0, len(x), EVAL_BATCH)])
+    step = batch_size(model)
+    probs = np.concatenate([model.predict_on_batch(x[i:i + step]) for i in range(0, len(x), step)])
     if not outputs_probabilities(model):
         probs = softmax(probs)
     labels = y.argmax(1) if y.ndim == 2 else y

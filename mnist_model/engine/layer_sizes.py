@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .errors import ModelFileError
 
 MAX_PARAMS = 25_000_000  # weights a config may declare (100 MB of float32); the bundled model has 93,322
-MAX_ACTIVATION_VALUES = 2**24  # values one layer may output per image (64 MB); the bundled model's largest is 21,632
+MAX_ACTIVATION_VALUES = 2**21  # values one layer may output per image (8 MB); the bundled model's largest is 21,632
 MAX_TOTAL_ACTIVATIONS = 2**22  # values all layers output per image (16 MB); the bundled model's add up to 38,404
 MAX_FLOPS = 200_000_000  # per image (a multiply-add is 2); the bundled model needs 5.6 M: room for any MNIST model
 MAX_LAYERS = 100  # layers, nested ones and inputs included; the bundled model counts 10 (Keras loads 900 in minutes)

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from .data import load_prepared
+from .inference import batch_size
 from .storage import atomic_write
 
 EVAL_BATCH = 1000
@@ -67,14 +68,14 @@ def measure_timeline(model: keras.Model, snapshots: list[list[np.ndarray]], x_te
         x_test: prepared test images (N, 28, 28, 1); y_test: one-hot or integer labels.
         on_progress: called with the fraction done after each snapshot.
     """
-    copy = keras.models.clone_model(model)
+    copy, step = keras.models.clone_model(model), batch_size(model, EVAL_BATCH)
     labels = y_test.argmax(1) if y_test.ndim == 2 else y_test
     stored, scores = [], []
     for i, weights in enumerate(snapshots):
         stored.append(rounded(weights))
         copy.set_weights(stored[-1])
-        predicted = np.concatenate([np.asarray(copy(x_test[j:j + EVAL_BATCH], training=False)).argmax(1)
-                                    for j in range(0, len(x_test), EVAL_BATCH)])
+        predicted = np.concatenate([np.asarray(copy(x_test[j:j + step], training=False)).argmax(1)
+                                    for j in range(0, len(x_test), step)])
         scores.append(float((predicted == labels).mean()))
         if on_progress:
             on_progress((i + 1) / len(snapshots))

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from ..engine.data import load_mnist, prepare_images
+from ..engine.inference import batch_size
 from ..engine.storage import atomic_write, model_digest
 from .shift import probability_function
 
@@ -138,12 +139,12 @@ def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray,
     """
     images = np.asarray(images)
     x = prepare_images(images) if images.dtype == np.uint8 else images.astype(np.float32).reshape((-1, 28, 28, 1))
-    predict = probability_function(model)
+    predict, step = probability_function(model), batch_size(model, BATCH)
     parts = []
-    for start in range(0, len(x), BATCH):
-        parts.append(predict(x[start:start + BATCH]))
+    for start in range(0, len(x), step):
+        parts.append(predict(x[start:start + step]))
         if on_progress:
-            on_progress(min(start + BATCH, len(x)) / len(x))
+            on_progress(min(start + step, len(x)) / len(x))
     probabilities = np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)
     return evaluation_from_probabilities(probabilities, labels)
 

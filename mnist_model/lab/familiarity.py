@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..engine.data import load_mnist, prepare_images
-from ..engine.inference import inner_layers
+from ..engine.inference import batch_size, inner_layers
 from ..engine.storage import atomic_write, model_digest
 
 UNFAMILIAR = ("This does not look like the handwritten digits the network learnt from, "
@@ -157,13 +157,14 @@ def _batch(images: np.ndarray) -> np.ndarray:
     return images
 
 
-def _features(function, images: np.ndarray, on_batch: Callable[[float], None] | None = None) -> list[np.ndarray]:
-    """``function`` over ``images`` in batches, joined per layer."""
+def _features(function, images: np.ndarray, on_batch: Callable[[float], None] | None = None,
+              step: int = BATCH) -> list[np.ndarray]:
+    """``function`` over ``images`` in batches of ``step``, joined per layer."""
     parts = []
-    for start in range(0, len(images), BATCH):
-        parts.append([out.numpy() for out in function(tf.constant(images[start:start + BATCH]))])
+    for start in range(0, len(images), step):
+        parts.append([out.numpy() for out in function(tf.constant(images[start:start + step]))])
         if on_batch:
-            on_batch(min(start + BATCH, len(images)) / len(images))
+            on_batch(min(start + step, len(images)) / len(images))
     return [np.concatenate(layer) for layer in zip(*parts)]
 
 
@@ -187,11 +188,11 @@ def fit_familiarity(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray
         raise ValueError(f"got {len(x_train)} training images but {len(labels)} labels; give one label per image")
     if len(x_test) == 0:
         raise ValueError("no test images: the threshold is set on held-out digits, give at least one")
-    function = feature_function(model)
+    function, step = feature_function(model), batch_size(model, BATCH)
     train = _features(function, _batch(x_train[_reference_indices(labels)]),
-                      _step(on_progress, 0.0, 0.2, "training digits"))
+                      _step(on_progress, 0.0, 0.2, "training digits"), step)
     references = [_unit(f) for f in train]
-    held_out = _features(function, _batch(x_test), _step(on_progress, 0.2, 1.0, "test digits"))
+    held_out = _features(function, _batch(x_test), _step(on_progress, 0.2, 1.0, "test digits"), step)
     distances = [nearest_distance(f, refs) for f, refs in zip(held_out, references)]
     scales = np.array([max(np.percentile(d, PERCENTILE), 1e-6) for d in distances], np.float32)
     threshold = float(np.percentile(np.max([d / s for d, s in zip(distances, scales)], axis=0), PERCENTILE))

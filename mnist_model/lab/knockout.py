@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..engine.inference import inner_layers, outputs_probabilities, softmax
+from ..engine.inference import batch_size, inner_layers, outputs_probabilities, softmax
 
 EVAL_BATCH = 1000  # test images per call
 SWITCHABLE = (keras.layers.Conv2D, keras.layers.Dense)
@@ -163,9 +163,9 @@ class Switchboard:
 
     def accuracy(self, images: np.ndarray, labels: np.ndarray, off: Off | None = None) -> float:
         """The share of ``images`` (N, 28, 28) in [0, 1] read as their ``labels`` with ``off`` switched off."""
-        masks = self.masks(off or {})
-        right = sum(int((self.scores(images[i:i + EVAL_BATCH], masks=masks).argmax(1)
-                         == labels[i:i + EVAL_BATCH]).sum()) for i in range(0, len(images), EVAL_BATCH))
+        masks, step = self.masks(off or {}), batch_size(self.model, EVAL_BATCH)
+        right = sum(int((self.scores(images[i:i + step], masks=masks).argmax(1)
+                         == labels[i:i + step]).sum()) for i in range(0, len(images), step))
         return right / len(images)
 
     def ranking(self, image: np.ndarray, digit: int, layer: str, off: Off | None = None) -> Ranking:

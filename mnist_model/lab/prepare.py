@@ -14,14 +14,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..engine.model_files import check_archive
 from ..engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL, load_model, mark_ready, model_digest
 from .evaluation import load_or_compute_evaluation
 from .familiarity import load_or_fit_familiarity
 from .inspection import conv_layer_names, load_or_compute_patterns
-from .shift import load_or_compute_shift_curves
+from .shift import SHIFTS, load_or_compute_shift_curves
 from .top_patches import load_or_compute_top_patches
 
 Progress = Callable[[float, str], None]  # (fraction of the whole preparation done, what is being done)
+SHIFT_FLOPS = 6e11  # the shift curves' budget: all 10,000 test digits for the bundled convnet (5.7 MFLOP) ...
+MIN_SHIFT_DIGITS = 1000  # ... and never fewer digits than this, however slow the model
 
 # Each step's share of the time (measured on the bundled convnet, 2 cores), so one bar moves evenly.
 STEPS = (("familiarity", "learning what its digits look like", 0.30),
@@ -49,6 +52,8 @@ def prepare_model(path: str | Path, on_progress: Progress | None = None) -> dict
     report = on_progress or (lambda done, what: None)
     report(0.0, "loading and checking the model")
     model = load_model(path)
+    flops = check_archive(path, path.name).flops
+    digits = int(min(10_000, max(MIN_SHIFT_DIGITS, SHIFT_FLOPS / (len(SHIFTS) * flops))))
     convolutional = bool(conv_layer_names(model))
     partner_path = PRETRAINED_DENSE if convolutional else PRETRAINED_MODEL
     partner = load_model(partner_path)
@@ -57,7 +62,7 @@ def prepare_model(path: str | Path, on_progress: Progress | None = None) -> dict
             "evaluation": lambda p: load_or_compute_evaluation(model, path, on_progress=lambda done: p(done, "")),
             "patterns": lambda p: load_or_compute_patterns(model, path, on_progress=p),
             "top patches": lambda p: load_or_compute_top_patches(model, path, on_progress=p),
-            "shift curves": lambda p: load_or_compute_shift_curves(*pair, progress=p)}
+            "shift curves": lambda p: load_or_compute_shift_curves(*pair, progress=p, digits=digits)}
     seconds, done = {}, 0.0
     for name, words, share in STEPS:
         start = time.monotonic()

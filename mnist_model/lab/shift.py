@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..engine.data import load_mnist, prepare_images
-from ..engine.inference import inner_layers, outputs_probabilities
+from ..engine.inference import batch_size, inner_layers, outputs_probabilities
 from ..engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL, atomic_write, load_model, model_digest
 from .inspection import conv_layer_names
 
@@ -169,10 +169,11 @@ def shifted_test_accuracy(model: keras.Model | Predict, images: np.ndarray, labe
     labels = np.asarray(labels)
     labels = labels.argmax(1) if labels.ndim == 2 else labels
     predict = _predictor(model)
+    step = batch_size(model, BATCH) if isinstance(model, keras.Model) else BATCH
     accuracies = []
     for done, distance in enumerate(shifts, start=1):
         moved = shift_images(images, *random_offsets(len(images), distance, seed))
-        predicted = np.concatenate([predict(moved[i:i + BATCH]).argmax(1) for i in range(0, len(moved), BATCH)])
+        predicted = np.concatenate([predict(moved[i:i + step]).argmax(1) for i in range(0, len(moved), step)])
         accuracies.append(float((predicted == labels).mean()))
         if on_shift:
             on_shift(done)
@@ -326,7 +327,7 @@ def shift_curves_path(conv_path: str | os.PathLike, dense_path: str | os.PathLik
 def load_or_compute_shift_curves(conv_model: keras.Model, conv_path: str | os.PathLike,
                                  dense_model: keras.Model, dense_path: str | os.PathLike,
                                  progress: Callable[[float, str], None] | None = None,
-                                 compute: bool = True) -> ShiftCurves | None:
+                                 compute: bool = True, digits: int | None = None) -> ShiftCurves | None:
     """The pair's accuracy-against-shift curves on the 10,000 MNIST test images, measured once and stored.
 
     Args:
@@ -336,6 +337,7 @@ def load_or_compute_shift_curves(conv_model: keras.Model, conv_path: str | os.Pa
         dense_path: its file; the stored curves are used only if both files are unchanged.
         progress: called with (fraction done, which network) while measuring.
         compute: if False, only a stored result is returned, else None: the app's server never computes it.
+        digits: measure on the first this many test digits (all by default): fewer for a slow model.
 
     Raises:
         DataError: measuring is needed and MNIST cannot be read (see ``load_mnist``).
@@ -346,7 +348,7 @@ def load_or_compute_shift_curves(conv_model: keras.Model, conv_path: str | os.Pa
     if saved is not None or not compute:
         return saved
     images, labels = load_mnist()[1]
-    curves = measure_shift_curves(conv_model, dense_model, images, labels, progress)
+    curves = measure_shift_curves(conv_model, dense_model, images[:digits], labels[:digits], progress)
     with contextlib.suppress(OSError):  # a read-only model folder: the curves still show, just not kept
         atomic_write(cache, lambda tmp: np.savez(
             tmp, format=np.array(FORMAT), conv_sha256=np.array(digests[0]), dense_sha256=np.array(digests[1]),

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..engine.data import load_mnist, prepare_images
+from ..engine.inference import batch_size
 from ..engine.storage import atomic_write, model_digest
 from .inspection import conv_layer_names
 from .receptive_field import IMAGE, receptive_fields, unit_box
@@ -61,9 +62,9 @@ def strongest_responses(model: keras.Model, images: np.ndarray,
     """
     layers = conv_layer_names(model)
     function = _maxima_function(model, layers)
-    parts = []
-    for start in range(0, len(images), BATCH):
-        batch = tf.constant(prepare_images(images[start:start + BATCH]))
+    parts, step = [], batch_size(model, BATCH)
+    for start in range(0, len(images), step):
+        batch = tf.constant(prepare_images(images[start:start + step]))
         parts.append([(v.numpy(), p.numpy()) for v, p in function(batch)])
         if on_progress:
             on_progress(min(start + BATCH, len(images)) / len(images), "test digits")
