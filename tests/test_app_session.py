@@ -1,8 +1,11 @@
 """What a student made survives every page; models can be uploaded, renamed and deleted."""
 
+import time
+
 import keras
 import pytest
 from conftest import stroke_image
+from model_zoo import prepare_quickly, small_mnist
 from PIL import ImageDraw
 from test_app import APP, ONE, SEVEN, TIMEOUT, drawing, markdown_text, png_bytes
 
@@ -125,14 +128,25 @@ def keras_bytes(tmp_path, model=None) -> bytes:
     return path.read_bytes()
 
 
-def test_an_uploaded_model_is_added_selected_and_carded(app, tmp_path):
-    data = keras_bytes(tmp_path)
-    app.sidebar.file_uploader(key="model_upload").upload("<b>my</b> model.keras", data, "application/zip")
+def test_an_uploaded_model_is_checked_prepared_then_selected_and_carded(app, tmp_path, monkeypatch):
+    from ui import resources
+
+    monkeypatch.setenv("MNIST_NPZ", str(small_mnist()))  # read by the preparation's worker
+    before = app.session_state["model_path"]
+    app.sidebar.file_uploader(key="model_upload").upload("<b>my</b> model.keras", keras_bytes(tmp_path),
+                                                           "application/zip")
+    app.run()
+    assert not app.exception and app.session_state["model_path"] == before  # not offered before it is ready
+    said = [m.value for m in [*app.sidebar.info, *app.sidebar.warning, *app.sidebar.error]]
+    assert any("Checking" in m for m in said), said
+    deadline = time.monotonic() + 180
+    while resources.preparer().active() and time.monotonic() < deadline:
+        time.sleep(0.5)
     app.run()
     assert not app.exception
     active = app.session_state["model_path"]
     assert active.endswith("b-model.keras") and "b-model" in app.sidebar.selectbox(key="model_path").options
-    assert any("now the active model" in s.value for s in app.sidebar.success)
+    assert any("now your active model" in s.value for s in app.sidebar.success)
     assert "Uploaded" in " ".join(c.value for c in app.sidebar.caption)
 
 
@@ -157,6 +171,7 @@ def test_rename_is_followed_by_other_sessions_and_delete_is_said(app, tmp_path, 
     from ui import resources
 
     model = save_model(tiny_model(), resources.models_dir() / "mine.keras", {"recipe": "seed"})
+    prepare_quickly(model)
     resources.forget_models()
     other = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     for at in (app, other):

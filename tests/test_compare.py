@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from model_zoo import dense_only, seed_unnamed
+from model_zoo import dense_only, prepare_quickly, seed_unnamed
 
 from mnist_model.engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
 
@@ -31,6 +31,8 @@ def two_models(app, tmp_path):
     paths = {"convnet": tmp_path / "unnamed.keras", "dense": tmp_path / "flat.keras"}
     seed_unnamed().save(paths["convnet"])
     dense_only().save(paths["dense"])
+    for path in paths.values():
+        prepare_quickly(path)  # the picker offers prepared models only
     app.switch_page("views/compare.py").run()
     app.selectbox(key="compare_left").select(str(paths["convnet"])).run()
     app.selectbox(key="compare_right").select(str(paths["dense"])).run()

@@ -243,7 +243,9 @@ def _start(job, config: TrainConfig) -> None:
 
 def training_progress() -> None:
     """Polls the shared job and the preparer: every second while one runs, every few seconds otherwise."""
-    busy = resources.training_job().state().active or resources.preparer().active()
+    state = resources.training_job().state()
+    st.session_state[_SEEN] = _marker(state)  # what this full run shows: only later changes rerun the app
+    busy = state.active or resources.preparer().active()
     st.fragment(_poll_job, run_every=1.0 if busy else 5.0)()
 
 
@@ -253,11 +255,15 @@ def _poll_job() -> None:
     state = resources.training_job().state()
     if state.status != "idle":
         _show_state(state)
-    marker = (state.active, state.finished, _models_version())
+    marker = _marker(state)
     seen = st.session_state.get(_SEEN, marker)
     st.session_state[_SEEN] = marker
     if seen != marker:
         st.rerun(scope="app")
+
+
+def _marker(state: JobState) -> tuple:
+    return state.active, state.finished, _models_version()
 
 
 def _models_version() -> tuple:
