@@ -2,11 +2,13 @@
 
 import streamlit as st
 
+from mnist_model.engine.errors import ModelFileError
 from ui.classroom import class_sidebar
 from ui.current import PREDICTOR
 from ui.sidebar import render_sidebar
 from ui.streamlit_fixes import keep_keras_state
 from ui.style import apply_style
+from ui.text import plain
 
 keep_keras_state()
 
@@ -40,4 +42,7 @@ pages = {
 page = st.navigation(pages, expanded=True)  # every page in view: a class should not hunt behind "View more"
 class_sidebar()
 st.session_state[PREDICTOR] = render_sidebar()
-page.run()
+try:
+    page.run()
+except ModelFileError as err:  # a model renamed or deleted by someone else while this page used it
+    st.error(f"{plain(err, limit=400)} Pick a model in the sidebar and try again.", icon=":material/error:")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-GROUPS = ("accuracy", "inference", "flops", "memory", "train", "browser", "concurrent")
+GROUPS = ("accuracy", "inference", "flops", "memory", "train", "browser", "concurrent", "hostile")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -35,11 +35,11 @@ def _groups(text: str) -> tuple[str, ...]:
 
 def runners() -> dict:
     """Each group's function, imported late so ``--help`` stays fast."""
-    from . import accuracy, inference, sessions, training
+    from . import accuracy, hostile, inference, sessions, training
 
     return {"accuracy": accuracy.run, "inference": inference.run_latency, "flops": inference.run_flops,
             "memory": inference.run_memory, "train": training.run, "browser": sessions.run_single,
-            "concurrent": sessions.run_concurrent}
+            "concurrent": sessions.run_concurrent, "hostile": hostile.run}
 
 
 def run(selected: tuple[str, ...], quick: bool) -> dict:

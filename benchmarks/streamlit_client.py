@@ -43,6 +43,7 @@ class Session:
         self.canvas = EMPTY_CANVAS
         self.poll: tuple[str, float] | None = None  # (fragment id, seconds) the page asks to be rerun at
         self.texts: list[tuple[float, str]] = []  # (arrival time, text) of markdown and alerts
+        self.alerts: list[tuple[float, str]] = []  # (arrival time, text) of alerts alone
         self._arrived = asyncio.Event()
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._poll())]
 
@@ -64,6 +65,25 @@ class Session:
         await self._send(fragment_id=self.fragments.get("canvas", ""))
         arrived, text = await self._wait_text("# Prediction:", start, timeout_s)
         return CANVAS_DEBOUNCE_MS + (arrived - start) * 1000, int(text.removeprefix("# Prediction:"))
+
+    async def send_canvas(self, url: str, timeout_s: float) -> str | None:
+        """Send any canvas data URL (a forged one too); the first prediction or alert the page answers with,
+        None if none came. The canvas is cleared afterwards."""
+        self.canvas = {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}, "backgroundFit": None}
+        start = time.perf_counter()
+        await self._send(fragment_id=self.fragments.get("canvas", ""))
+        deadline = time.perf_counter() + timeout_s
+        answer = None
+        while answer is None and time.perf_counter() < deadline:
+            found = [text for t, text in self.alerts if t >= start] + \
+                [text for t, text in self.texts if t >= start and text.startswith("# Prediction:")]
+            answer = found[0] if found else None
+            self._arrived.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), 0.5)
+        with contextlib.suppress(asyncio.TimeoutError, KeyError):
+            await self.clear(timeout_s)
+        return answer
 
     async def clear(self, timeout_s: float) -> None:
         """Press Clear and wait for the empty-canvas hint."""
@@ -124,6 +144,8 @@ class Session:
             self.fragments[user_key] = fragment_id
         if kind in ("markdown", "alert"):
             self.texts.append((time.perf_counter(), inner.body))
+            if kind == "alert":
+                self.alerts.append((time.perf_counter(), inner.body))
             self._arrived.set()
 
     async def _poll(self) -> None:
