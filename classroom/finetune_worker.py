@@ -92,7 +92,6 @@ def _finetune(request: dict, store, renewer: Renewer, emit, cancel: threading.Ev
     from mnist_model.engine.storage import load_model, save_model
     from mnist_model.engine.timeline import write_timeline
     from mnist_model.engine.training import TrainingCancelled, TrainingDiverged
-    from mnist_model.lab.familiarity import load_or_fit_familiarity
 
     from .finetune import FinetuneConfig, finetune
 
@@ -116,7 +115,6 @@ def _finetune(request: dict, store, renewer: Renewer, emit, cancel: threading.Ev
         models_dir.mkdir(parents=True, exist_ok=True)
         path = new_model_path(models_dir, code)
         save_model(result.model, path, _card(result, request, len(records), len(set(students))))
-        load_or_fit_familiarity(result.model, path)  # here, off the server, not on a student's first drawing
         progress(1.0, "Scoring the weights after each epoch, for the training timeline ...")
         write_timeline(result, path, mnist)
     except TrainingCancelled as err:

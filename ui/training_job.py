@@ -113,8 +113,7 @@ class TrainingJob(SharedJob):
                 for name, value in event.items():
                     state.curves.setdefault(name, []).append(value)
             elif kind == "saving":
-                state.message = {"familiarity": "Preparing the new model for drawings ...",
-                                 "timeline": "Scoring each epoch's weights for the training timeline ..."
+                state.message = {"timeline": "Scoring each epoch's weights for the training timeline ..."
                                  }.get(event.get("what"), "Saving the model ...")
                 return
             if state.status == "running":
