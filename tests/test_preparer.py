@@ -98,3 +98,13 @@ def test_a_worker_past_its_limits_is_stopped_and_the_upload_refused(tmp_path, go
     job = wait(preparer, preparer.upload(staged, "slow.keras", tmp_path, None, cost.flops).key)
     assert job.status == "failed" and said in job.message and "The model is not offered." in job.message
     assert [p for p in tmp_path.iterdir() if p.suffix == ".keras" and not p.name.startswith(".")] == []
+
+
+def test_without_mnist_a_model_is_not_offered_and_the_reason_is_kept(tmp_path, good_bytes, monkeypatch):
+    monkeypatch.setenv("MNIST_NPZ", str(tmp_path / "nowhere.npz"))
+    path = tmp_path / "copied.keras"
+    path.write_bytes(good_bytes)
+    preparer = ModelPreparer()
+    job = wait(preparer, preparer.prepare(path).key)
+    assert job.status == "failed" and "MNIST file not found" in job.message
+    assert preparer.prepare(path).status == "failed"  # not retried until the file changes

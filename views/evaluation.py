@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_model.engine.data import DataError
 from mnist_model.figures.evaluation import class_accuracy_bars, confusion_heatmap, digit_tile, selected_cell
 from mnist_model.lab.evaluation import Evaluation
 from ui import evaluation as evaluations
@@ -84,12 +83,8 @@ def mistakes(result: Evaluation) -> None:
 
 
 def evaluate_once(path: Path) -> Evaluation | None:
-    """The model's stored evaluation; None (said on the page) while it is being prepared or without MNIST."""
-    try:
-        result = evaluations.evaluation(path)
-    except DataError as err:
-        st.error(plain(err, limit=400))
-        return None
+    """The model's stored evaluation; None (said on the page) while it is being prepared."""
+    result = evaluations.evaluation(path)
     if result is None:
         resources.preparing_notice(path, "its answers on the 10,000 test digits")
     return result

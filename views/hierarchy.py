@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_model.engine.data import DataError
 from mnist_model.figures.hierarchy import BLOCK, field_on_input, patch_mosaic, unit_on_map
 from mnist_model.lab.inspection import conv_layer_names
 from mnist_model.lab.receptive_field import (
@@ -80,11 +79,7 @@ def show_top_patches(layers: list[str]) -> None:
     st.caption("For every filter, the 9 MNIST test digits it fires on most, each cut to what the firing unit sees "
                "(strongest first). The first layer's tiny patches are bits of edges and strokes; deeper layers see "
                "more, so theirs show curves and corners, then parts of digits, even whole ones.")
-    try:
-        found = top_patches_for(active_model_path())
-    except DataError as err:
-        st.error(f"The MNIST test digits could not be read, so there are no patches to show: {err}")
-        return
+    found = top_patches_for(active_model_path())
     if found is None:
         resources.preparing_notice(active_model_path(), "the test patches that excite each filter")
         return

@@ -178,7 +178,7 @@ HUGE = {  # name -> (a config.json declaring layers that would exhaust memory at
                              "a Conv2D layer of 8 filters with a 10,000x10,000 kernel .*" + REFUSED_BEFORE_LOADING),
     "UpSampling by 1,000": (_edited_config(lambda config: config["config"]["layers"].insert(2, UPSAMPLING)),
                             r"its layer 'up' declares an UpSampling2D layer \(outputs of up to [\d,]+ values per "
-                            r"image; the limit is 16,777,216\)"),
+                            rf"image; the limit is {layer_sizes.MAX_ACTIVATION_VALUES:,}\)"),
     "input of 10^5x10^5 pixels": (_edited_config(lambda config: config["config"]["layers"][0]["config"].update(
         batch_shape=[None, 10**5, 10**5, 1])), "declares an InputLayer .*" + REFUSED_BEFORE_LOADING),
     "recorded input shape of 10^9": (_edited_config(lambda config: _layer_named(config, "predictions").update(
@@ -388,6 +388,7 @@ def test_the_weight_bound_is_exact_for_usual_layers_and_never_below_the_count(tm
 
 def test_a_functional_model_is_bounded_whatever_order_its_layers_are_listed_in(tmp_path, monkeypatch):
     monkeypatch.setattr(layer_sizes, "MAX_TOTAL_ACTIVATIONS", 2**40)  # only the weights are bounded here
+    monkeypatch.setattr(layer_sizes, "MAX_ACTIVATION_VALUES", 2**40)
     monkeypatch.setattr(layer_sizes, "MAX_FLOPS", 2**50)
     model = BUILDERS["functional"]()
     model.save(tmp_path / "f.keras")

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from model_zoo import dense_only, logits, seed_unnamed
+from model_zoo import dense_only, logits, prepare_quickly, seed_unnamed
 
 from mnist_model import cli
-from mnist_model.engine.data import DataError, load_mnist
+from mnist_model.engine.data import load_mnist
 from mnist_model.engine.inference import evaluate, softmax
 from mnist_model.engine.storage import PRETRAINED_MODEL, json_safe, load_model, model_digest, read_card
 from mnist_model.figures.evaluation import class_accuracy_bars, confusion_heatmap, digit_tile, selected_cell
@@ -234,9 +234,10 @@ def test_the_page_shows_the_bundled_models_accuracy_and_its_commonest_mix_up(app
     assert any("**7s read as 2**: 6 test digits" in m.value for m in app.markdown)  # commonest mix-up, until a click
 
 
-def test_the_page_evaluates_any_model_the_first_time(app, tmp_path):
+def test_the_page_shows_the_evaluation_the_models_preparation_stored(app, tmp_path):
     path = tmp_path / "flat.keras"
     dense_only().save(path)
+    prepare_quickly(path)
     app.run()
     app.selectbox(key="model_path").select(str(path)).run()
     app.switch_page("views/evaluation.py").run()
@@ -246,14 +247,18 @@ def test_the_page_evaluates_any_model_the_first_time(app, tmp_path):
     assert stored is not None and accuracy == pytest.approx(stored.accuracy, abs=5e-5)
 
 
-def test_the_page_says_what_to_do_without_mnist(app, tmp_path, monkeypatch):
-    def missing():
-        raise DataError("MNIST file not found: nowhere.npz.")
+def test_the_page_never_evaluates_in_the_server_it_asks_for_the_preparation_again(app, tmp_path, monkeypatch):
+    from ui import resources
 
-    monkeypatch.setattr(evaluation, "load_mnist", missing)
     path = tmp_path / "new.keras"
     dense_only().save(path)
+    prepare_quickly(path)
+    evaluation_path(path).unlink()  # stored results lost after the model was prepared
+    asked = []
+    monkeypatch.setattr(resources.preparer(), "prepare", asked.append)
+    monkeypatch.setattr(evaluation, "evaluate_model", lambda *a, **k: pytest.fail("evaluated in the server"))
     app.run()
     app.selectbox(key="model_path").select(str(path)).run()
     app.switch_page("views/evaluation.py").run()
-    assert not app.exception and "MNIST file not found" in app.error[0].value and not app.metric
+    assert not app.exception and not app.metric
+    assert "still preparing its answers on the 10,000 test digits" in app.info[-1].value and path in asked

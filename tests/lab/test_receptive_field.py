@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from conftest import page_with_model
 from keras import layers
-from model_zoo import BUILDERS
+from model_zoo import BUILDERS, prepare_quickly
 from streamlit.testing.v1 import AppTest
 
 from mnist_model.cli import main
@@ -307,6 +307,7 @@ def test_page_says_a_same_padded_field_reaches_past_the_border(tmp_path, monkeyp
 def test_page_keeps_working_when_the_model_changes_under_a_picked_layer(tmp_path, monkeypatch):
     keras.backend.clear_session()
     BUILDERS["seed_unnamed"]().save(tmp_path / "unnamed.keras")
+    prepare_quickly(tmp_path / "unnamed.keras")
     monkeypatch.setenv("CONVNET_LAB_MODELS", str(tmp_path))
     at = AppTest.from_file("../../app.py", default_timeout=120)
     at.switch_page("views/hierarchy.py").run()
