@@ -123,3 +123,27 @@ def test_training_runs_stops_and_finishes_while_another_student_draws(browser, t
             assert "seed-" in picker_options(page, count=3, timeout=180)[2]  # after the two bundled models
         teacher.close()
         student.close()
+
+
+def test_a_model_deleted_by_someone_else_mid_drawing_falls_back_with_a_sentence(browser, tmp_path, clear_digits):
+    from mnist_model.engine.network import build_convnet
+    from mnist_model.engine.storage import delete_model
+    from model_zoo import prepare_quickly
+
+    models = tmp_path / "models"
+    models.mkdir()
+    build_convnet((4, 8, 8), 16).save(models / "theirs.keras")
+    prepare_quickly(models / "theirs.keras")
+    with running_app(env={"CONVNET_LAB_MODELS": str(models)}) as url:
+        page = open_app(browser, url)
+        page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+        page.get_by_role("option", name="theirs").click()
+        picker = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox'] input").first
+        page.wait_for_function("i => i.value === 'theirs'", arg=picker.element_handle(), timeout=30_000)
+        time.sleep(2)  # the app reruns with it
+        delete_model(models / "theirs.keras")  # another session deletes it while this one draws
+        draw(page, clear_digits[3])
+        page.get_by_text("was deleted or moved").wait_for(timeout=30_000)
+        assert wait_for_prediction(page) == "3"  # the bundled model answers
+        assert page.locator("[data-testid='stException']").count() == 0 and "Traceback" not in page.inner_text("body")
+        page.close()
