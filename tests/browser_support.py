@@ -211,23 +211,24 @@ def _touch(x: float, y: float) -> dict:
 # How far the page is scrolled: the window, and Streamlit's main area (which scrolls by itself).
 SCROLL = """() => [window.scrollY, document.querySelector('[data-testid="stMain"]')?.scrollTop ?? 0]"""
 
-# The height of the whole page: the main area's content, or the sidebar's when it is taller.
-PAGE_HEIGHT = """() => Math.ceil(Math.max(...['stMain', 'stSidebarContent'].map(id =>
-    document.querySelector(`[data-testid="${id}"]`)?.scrollHeight ?? 0), window.innerHeight))"""
+# The height of the whole main area, however far down it scrolls.
+PAGE_HEIGHT = """() => Math.ceil(Math.max(document.querySelector('[data-testid="stMain"]')?.scrollHeight ?? 0,
+                                          window.innerHeight))"""
 
-# What sticks out past the screen's right edge in the main area (inside something that scrolls
-# sideways on purpose, such as a table, it is only hidden, not cut off): selector-ish names and
-# how many pixels, plus whether the main area itself scrolls sideways.
+# What sticks out past the screen's right edge in the main area, making the page scroll sideways or
+# running off the screen: names and how many pixels, plus whether the main area itself scrolls
+# sideways. Inside a box that clips or scrolls (a table, a slider's hidden input) only that box
+# counts: it is checked itself.
 SIDEWAYS_OVERFLOW = """() => {
     const main = document.querySelector('[data-testid="stMain"]');
     const limit = window.innerWidth + 1;
-    const scrolls = el => { for (let p = el.parentElement; p && p !== main; p = p.parentElement) {
-        const s = getComputedStyle(p).overflowX; if (s === 'auto' || s === 'scroll' || s === 'hidden') return true; }
+    const boxed = el => { for (let p = el.parentElement; p && p !== main; p = p.parentElement) {
+        if (getComputedStyle(p).overflowX !== 'visible') return true; }
         return false; };
     const out = [];
     for (const el of main.querySelectorAll('*')) {
         const r = el.getBoundingClientRect();
-        if (r.width > 0 && r.right > limit && !scrolls(el)) {
+        if (r.width > 0 && r.height > 0 && r.right > limit && !boxed(el)) {
             const id = el.getAttribute('data-testid') || el.className?.baseVal || el.className || el.tagName;
             out.push(`${String(id).slice(0, 40)} +${Math.round(r.right - window.innerWidth)}px`);
         }
