@@ -3,9 +3,10 @@
 Starts ``streamlit run app.py`` as the browser tests do, opens each page in Debian's Chromium at
 390x844 (touch), 768x1024 (touch) and 1280x720, and writes two PNGs per page and size: the first
 screen (``*-screen.png``, what a person sees before scrolling) and the whole page (``*-full.png``).
-On the draw page it also draws a real pen digit by touch (``draw-drawn-*``) when the UNIPEN strokes
-are there. ``report.json`` lists, per shot, what sticks out sideways past the screen's edge and
-whether the page showed an error: look at the pictures, then at the report.
+On the draw page it also draws a real pen digit (by touch on the touch screens, ``draw-drawn-*``)
+when the UNIPEN strokes are there, then shows a test digit (``draw-test-digit-*``). ``report.json``
+lists, per shot, what sticks out sideways past the screen's edge and whether the page showed an
+error: look at the pictures, then at the report.
 """
 
 from __future__ import annotations
@@ -60,6 +61,24 @@ def shoot(page, out: Path, name: str) -> dict:
             "errors": page.locator("[data-testid='stException']").count()}
 
 
+def draw_page_inputs(page, out: Path, size: str, touch: bool) -> list[dict]:
+    """The draw page with a digit drawn (by finger on a touch screen), then with a test digit."""
+    sample = browser_support.pick_digits(browser_support.load_unipen(), 1, seed=3)[0]
+    strokes = browser_support.stroke_paths(sample, page.locator("canvas.upper-canvas").first.bounding_box()["width"])
+    (browser_support.touch_draw if touch else browser_support.draw)(page, strokes)
+    browser_support.wait_for_prediction(page, timeout=60)
+    settle(page)
+    shots = [shoot(page, out, f"draw-drawn-{size}")]
+    main = page.locator("[data-testid='stMain']")
+    main.get_by_text("Test digit", exact=True).click()
+    page.get_by_text("MNIST test image #").wait_for(timeout=60_000)
+    settle(page)
+    shots.append(shoot(page, out, f"draw-test-digit-{size}"))
+    main.get_by_text("Draw", exact=True).click()
+    settle(page)
+    return shots
+
+
 def tour(browser, url: str, size: str, pages: list[str], out: Path, scale: float) -> list[dict]:
     width, height, touch = SIZES[size]
     context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=touch, has_touch=touch,
@@ -72,13 +91,7 @@ def tour(browser, url: str, size: str, pages: list[str], out: Path, scale: float
         settle(page)
         report.append(shoot(page, out, f"{name}-{size}"))
         if name == "draw" and browser_support.UNIPEN.exists():
-            box = page.locator("canvas.upper-canvas").first.bounding_box()
-            strokes = browser_support.stroke_paths(
-                browser_support.pick_digits(browser_support.load_unipen(), 1, seed=3)[0], box["width"])
-            (browser_support.touch_draw if touch else browser_support.draw)(page, strokes)
-            browser_support.wait_for_prediction(page, timeout=60)
-            settle(page)
-            report.append(shoot(page, out, f"draw-drawn-{size}"))
+            report += draw_page_inputs(page, out, size, touch)
         print(f"{size:>9} {name:<16} {json.dumps(report[-1]['overflow'])[:160]}", flush=True)
     context.close()
     return report

@@ -22,8 +22,10 @@ _CSS = """
 /* a button or a metric says all it has to say: its label wraps rather than ending in an ellipsis */
 [data-testid='stMain'] .stMarkdownEllipsis,
 [data-testid='stMain'] .stMarkdownEllipsis p { white-space: normal; overflow: visible; text-overflow: clip; }
-/* the convolution page's × and =, level with the middle of the panels beside them */
-[class*='st-key-conv_operator'] { padding-top: 6.5rem; }
+/* the convolution page's panels level with each other, whether a title takes one line or two,
+   and its × and = level with their middle */
+[class*='st-key-conv_'][class*='_title'] { min-height: 3rem; }
+[class*='st-key-conv_operator'] { padding-top: 7.5rem; }
 
 @media (max-width: 640px) {
   [data-testid='stMainBlockContainer'] { padding-bottom: 5rem; }
@@ -35,6 +37,15 @@ _CSS = """
   /* stacked columns follow each other as closely as any two elements, whatever their gap side by side */
   [data-testid='stHorizontalBlock'] { row-gap: 1rem; }
   [class*='st-key-conv_operator'] { padding-top: 0; text-align: center; }
+  [class*='st-key-conv_'][class*='_title'] { min-height: 0; }
+  /* the layer diagram keeps the width its labels need, and the 16-a-row grids of filters cells a
+     finger's width: each scrolls sideways inside its own box instead of shrinking to specks */
+  .st-key-diagram, [class*='st-key-patterns_'], .st-key-kernels, .st-key-timeline_kernels,
+  .st-key-timeline_maps { overflow-x: auto; }
+  .st-key-diagram [data-testid='stFullScreenFrame'] { min-width: 36rem; }
+  [class*='st-key-patterns_'] [data-testid='stFullScreenFrame'], .st-key-kernels [data-testid='stFullScreenFrame'],
+  .st-key-timeline_kernels [data-testid='stFullScreenFrame'],
+  .st-key-timeline_maps [data-testid='stFullScreenFrame'] { min-width: 44rem; }
 }
 /* no hover on a touch screen: the canvas's toolbar never shows, so no room is kept for it ... */
 @media (max-width: 640px), (hover: none) {

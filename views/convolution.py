@@ -131,7 +131,7 @@ def show_arithmetic(step: Step, input_range: tuple[float, float]) -> None:
     columns = st.columns(widths)
     for column, title, figure, text, key in zip(columns[0::2], titles, figures, texts,
                                                 ("conv_patch", "conv_kernel", "conv_product")):
-        column.markdown(f"**{title}**")
+        column.container(key=f"{key}_title").markdown(f"**{title}**")  # the style gives titles room for two lines
         column.plotly_chart(figure, key=key, config={"displayModeBar": False})
         column.caption(text)
     columns[1].container(key="conv_operator_times").markdown("## ×")

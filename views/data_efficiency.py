@@ -26,7 +26,7 @@ def headline(results) -> None:
     for col, i in zip(st.columns(2), sorted({0, len(sizes) - 1})):  # one box when there is one size
         with col.container(border=True, key=f"headline_{sizes[i]}"):
             st.markdown(f"**Trained on {sizes[i]:,} digits**")
-            left, right = st.columns(2)
+            left, right = st.columns(2, wrap=False)  # the two networks side by side, on a phone too
             left.metric("Convnet", f"{conv[i]:.1%}", delta=f"{(conv[i] - dense[i]) * 100:+.1f} points",
                         help="Share of the 10,000 test digits it got right, and how far ahead of the dense network.")
             right.metric("Dense network", f"{dense[i]:.1%}")
@@ -69,7 +69,7 @@ def live_section(results, state: LiveRunState) -> None:
     job = live_run()
     mine = state.owner == session_id()
     st.session_state[DRAWN] = (state.active, state.started)
-    train, stop = st.columns(2)
+    train, stop = st.columns(2, wrap=False)
     in_class = students_locked()
     train.button("Train both networks", type="primary", key="live_train", disabled=state.active or in_class,
                  width="stretch", on_click=start_live_run, args=(job, results, size))
