@@ -17,7 +17,7 @@ COLLECTED = "data_efficiency_collected"  # when the live run this session last t
 DRAWN = "data_efficiency_drawn"  # the live run as the page last drew it: (active, started)
 POLL_S = 1.0
 BUSY = ("Someone else is training right now, and the server trains one run at a time. "
-        "Try again in a minute; the results above are ready to explore.")
+        "Try again when their bar is full; the results above are ready to explore.")
 
 
 def headline(results) -> None:
