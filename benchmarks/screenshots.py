@@ -24,6 +24,7 @@ SIZES = {"phone": (390, 844, True), "tablet": (768, 1024, True), "projector": (1
 PAGES = ("draw", "feature_maps", "filters", "architecture", "convolution", "invariance", "data_efficiency",
          "hierarchy", "explain", "knockout", "evaluation", "compare", "timeline", "teacher")
 SETTLE_S = 1.5  # the app idle this long counts as drawn
+PLOTS_DRAWN = """() => [...document.querySelectorAll('.stPlotlyChart')].every(c => c.querySelector('.main-svg'))"""
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -50,6 +51,7 @@ def settle(page, timeout_s: float = 180.0) -> None:
 
 def shoot(page, out: Path, name: str) -> dict:
     """The first screen and the whole page as PNGs; what overflows sideways, and errors shown."""
+    page.wait_for_function(PLOTS_DRAWN, timeout=60_000)
     page.screenshot(path=out / f"{name}-screen.png")
     width, height = page.viewport_size["width"], page.viewport_size["height"]
     full = page.evaluate(browser_support.PAGE_HEIGHT)
