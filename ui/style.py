@@ -57,7 +57,7 @@ _CSS = """
 }
 /* a finger needs more than a 12 px dot to grab a slider */
 @media (pointer: coarse) {
-  [data-testid='stSlider'] [role='slider'] { width: 1.5rem; height: 1.5rem; }
+  [data-testid='stSlider'] div:has(> div > input[type='range']) { width: 1.5rem; height: 1.5rem; }
 }
 </style>
 """
