@@ -184,3 +184,56 @@ def clear_canvas(page, settle: float = 0.3, timeout: float = 10.0) -> None:
             return
         time.sleep(0.02)
     raise TimeoutError(f"Clear did not empty the prediction within {timeout} s")
+
+
+def touch_draw(page, strokes: list[list[tuple]], canvas_selector: str = "canvas.upper-canvas") -> None:
+    """Draw strokes with a finger: Chrome DevTools' touch events (touchStart, touchMove, touchEnd),
+    as a phone sends them; the page needs ``has_touch=True``."""
+    box = page.locator(canvas_selector).first.bounding_box()
+    cdp = page.context.new_cdp_session(page)
+    try:
+        for stroke in strokes:
+            points = [(box["x"] + x, box["y"] + y) for x, y in stroke]
+            if len(points) == 1:
+                points.append((points[0][0] + 1, points[0][1] + 1))
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [_touch(*points[0])]})
+            for x, y in points[1:]:
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [_touch(x, y)]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    finally:
+        cdp.detach()
+
+
+def _touch(x: float, y: float) -> dict:
+    return {"x": x, "y": y, "radiusX": 4, "radiusY": 4, "force": 1, "id": 0}
+
+
+# How far the page is scrolled: the window, and Streamlit's main area (which scrolls by itself).
+SCROLL = """() => [window.scrollY, document.querySelector('[data-testid="stMain"]')?.scrollTop ?? 0]"""
+
+# The height of the whole main area, however far down it scrolls.
+PAGE_HEIGHT = """() => Math.ceil(Math.max(document.querySelector('[data-testid="stMain"]')?.scrollHeight ?? 0,
+                                          window.innerHeight))"""
+
+# What sticks out past the screen's right edge in the main area, making the page scroll sideways or
+# running off the screen: names and how many pixels, plus whether the main area itself scrolls
+# sideways. Inside a box that clips or scrolls (a table, a slider's hidden input) only that box
+# counts: it is checked itself.
+SIDEWAYS_OVERFLOW = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const limit = window.innerWidth + 1;
+    const boxed = el => { for (let p = el.parentElement; p && p !== main; p = p.parentElement) {
+        if (getComputedStyle(p).overflowX !== 'visible') return true; }
+        return false; };
+    const out = [];
+    for (const el of main.querySelectorAll('*')) {
+        const r = el.getBoundingClientRect();
+        if (r.width > 0 && r.height > 0 && r.right > limit && !boxed(el)) {
+            const id = el.getAttribute('data-testid') || el.className?.baseVal || el.className || el.tagName;
+            out.push(`${String(id).slice(0, 40)} +${Math.round(r.right - window.innerWidth)}px`);
+        }
+    }
+    return {main_scrolls_sideways: main.scrollWidth > main.clientWidth + 1,
+            document_scrolls_sideways: document.documentElement.scrollWidth > window.innerWidth + 1,
+            sticking_out: [...new Set(out)].slice(0, 12)};
+}"""

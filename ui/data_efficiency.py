@@ -38,6 +38,7 @@ class LiveRunState:
     done: int = 0  # gradient steps done, over both networks
     total: int = 0  # gradient steps in all
     label: str = ""  # what trains now: "the convnet on 500 images"
+    seconds_left: float | None = None  # measured on this server as the run goes; None until measured
     runs: tuple[Run, ...] = ()  # when done: the convnet's and the dense network's
     message: str = ""
     started: float | None = None
@@ -52,6 +53,28 @@ class LiveRunState:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
 
+def duration(seconds: float) -> str:
+    """``"40 s"``, or ``"2 min 35 s"`` (to 5 s) from a minute on."""
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(5 * round(seconds / 5), 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+def how_long(state: LiveRunState) -> str:
+    """What this server has measured about a live run's length; no number it has not measured."""
+    if state.status == "done" and state.started and state.finished:
+        return (f"The last run on this server took {duration(state.finished - state.started)}; "
+                "the bar shows the time left as the run goes.")
+    return ("How long it takes depends on how busy the server is: once it runs, the bar shows the time left, "
+            "measured on this server as it goes.")
+
+
+def time_left(state: LiveRunState) -> str:
+    """", about 2 min 35 s left" while the run has measured its speed, else nothing."""
+    return "" if state.seconds_left is None else f", about {duration(state.seconds_left)} left"
+
+
 class LiveRun(SharedJob):
     """At most one live run per server, in its own low-priority process (training takes every
     core, and thirty students may be drawing meanwhile); its progress is kept for every session."""
@@ -59,9 +82,11 @@ class LiveRun(SharedJob):
     def __init__(self):
         super().__init__(LiveRunState())
 
-    def start(self, plan: EfficiencyPlan, size: int, owner: str) -> bool:
+    def start(self, plan: EfficiencyPlan, size: int, owner: str, relative_cost: dict[str, float] | None = None) -> bool:
         """Train both networks on ``size`` fresh random images with ``plan``'s recipe, so the runs
-        compare with ``plan``'s; False, and nothing started, while another run goes on."""
+        compare with ``plan``'s; False, and nothing started, while another run goes on.
+        ``relative_cost`` (seconds per step of each network elsewhere) lets the time left be
+        guessed for a network before it trains; it is measured once it does."""
         seed = int(np.random.default_rng().integers(1_000, 1_000_000))  # not 0..2: a pick unlike the bundled ones
         with self._lock:
             if self._state.active:
@@ -70,7 +95,8 @@ class LiveRun(SharedJob):
                                        message="Starting: loading TensorFlow and the digits ...")
             try:
                 self._worker = WorkerProcess("mnist_model.lab.data_efficiency_worker",
-                                             {"plan": dataclasses.asdict(plan), "size": size, "seed": seed},
+                                             {"plan": dataclasses.asdict(plan), "size": size, "seed": seed,
+                                              "relative_cost": relative_cost},
                                              on_event=self._progress, on_end=self._end, what="training")
             except OSError as err:
                 self._state = replace(self._state, status="failed", finished=time.time(),
@@ -81,7 +107,7 @@ class LiveRun(SharedJob):
         with self._lock:
             if event.get("event") == "progress" and self._state.status == "running":
                 self._state = replace(self._state, done=event["done"], total=event["total"],
-                                      label=event["label"], message="")
+                                      label=event["label"], seconds_left=event.get("seconds_left"), message="")
 
     def _end(self, outcome: dict) -> None:
         runs = tuple(Run(**run) for run in outcome.get("runs", ()))

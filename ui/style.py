@@ -1,14 +1,64 @@
-"""A little CSS: the prediction reads from the back of a classroom."""
+"""A little CSS: the prediction reads from the back of a classroom, and every page fits a phone.
+
+Streamlit stacks columns on screens up to 640 px wide; the rules for that width make the first
+screen count (less padding, a smaller title), so that on a 390x844 phone the answer sits under
+the canvas without scrolling. Nothing here hides content: long button labels wrap instead of
+ending in "…", code lines wrap instead of running off the edge. (Plotly's zoom buttons are left
+out on touch screens, where they would sit on top of a plot's legend.)
+"""
 
 import streamlit as st
 
 _CSS = """
 <style>
+/* the first screen counts, on a phone and on a 720-px-high projector alike: less empty space on top */
+[data-testid='stMainBlockContainer'] { padding-top: 4.25rem; }
 .st-key-prediction h1 { font-size: 3.2rem; line-height: 1.1; padding: 0.2rem 0; }
 .st-key-prediction .big-digit { font-size: 7rem; font-weight: 800; line-height: 1; color: #ff4b4b; }
+/* room above the canvas for its own toolbar, which shows on hover */
 .st-key-canvas_box { padding-top: 2.6rem; }
 /* 28x28 pictures are sent as they are and shown big, pixel by pixel */
 [class*='st-key-network_view'] img { image-rendering: pixelated; }
+/* a button or a metric says all it has to say: its label wraps rather than ending in an ellipsis */
+[data-testid='stMain'] .stMarkdownEllipsis,
+[data-testid='stMain'] .stMarkdownEllipsis p { white-space: normal; overflow: visible; text-overflow: clip; }
+/* the convolution page's panels level with each other, whether a title takes one line or two,
+   and its × and = level with their middle */
+[class*='st-key-conv_'][class*='_title'] { min-height: 3rem; }
+[class*='st-key-conv_operator'] { padding-top: 7.5rem; }
+
+@media (max-width: 640px) {
+  [data-testid='stMainBlockContainer'] { padding-bottom: 5rem; }
+  [data-testid='stMain'] h1 { font-size: 2rem; padding: 0.25rem 0 0.5rem; }
+  [data-testid='stMain'] h2 { font-size: 1.5rem; }
+  .st-key-prediction h1 { font-size: 2.6rem; padding: 0; }
+  [data-testid='stMetricValue'] { font-size: 1.75rem; }
+  [data-testid='stMain'] pre code { white-space: pre-wrap; word-break: break-word; }
+  /* stacked columns follow each other as closely as any two elements, whatever their gap side by side */
+  [data-testid='stHorizontalBlock'] { row-gap: 1rem; }
+  [class*='st-key-conv_operator'] { padding-top: 0; text-align: center; }
+  [class*='st-key-conv_'][class*='_title'] { min-height: 0; }
+  /* the layer diagram keeps the width its labels need, and the 16-a-row grids of filters cells a
+     finger's width: each scrolls sideways inside its own box instead of shrinking to specks */
+  .st-key-diagram, [class*='st-key-patterns_'], .st-key-kernels, .st-key-timeline_kernels,
+  .st-key-timeline_maps { overflow-x: auto; }
+  .st-key-diagram [data-testid='stFullScreenFrame'] { min-width: 36rem; }
+  [class*='st-key-patterns_'] [data-testid='stFullScreenFrame'], .st-key-kernels [data-testid='stFullScreenFrame'],
+  .st-key-timeline_kernels [data-testid='stFullScreenFrame'],
+  .st-key-timeline_maps [data-testid='stFullScreenFrame'] { min-width: 44rem; }
+}
+/* no hover on a touch screen: the canvas's toolbar never shows, so no room is kept for it ... */
+@media (max-width: 640px), (hover: none) {
+  .st-key-canvas_box { padding-top: 0; }
+}
+/* ... and plotly's zoom and pan buttons would only sit on top of the legend */
+@media (hover: none) {
+  .stPlotlyChart .modebar-container { display: none; }
+}
+/* a finger needs more than a 12 px dot to grab a slider */
+@media (pointer: coarse) {
+  [data-testid='stSlider'] div:has(> div > input[type='range']) { width: 1.5rem; height: 1.5rem; }
+}
 </style>
 """
 

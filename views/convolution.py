@@ -126,18 +126,19 @@ def show_arithmetic(step: Step, input_range: tuple[float, float]) -> None:
              "The filter's weights, learned in training: red ones reward a bright input, blue ones punish it.",
              "Each input number times the weight at the same place.")
     widths = [3, 0.35, 3, 0.35, 3, 3.2]
-    heads = st.columns(widths)
-    for column, title in zip((heads[0], heads[2], heads[4], heads[5]), titles):
-        column.markdown(f"**{title}**")
-    panels = st.columns(widths, vertical_alignment="center")
-    for column, figure, key in zip(panels[0::2], figures, ("conv_patch", "conv_kernel", "conv_product")):
+    # each panel with its title and its words in one column: on a phone the columns stack, and a
+    # title must not end up three panels away from its picture
+    columns = st.columns(widths)
+    for column, title, figure, text, key in zip(columns[0::2], titles, figures, texts,
+                                                ("conv_patch", "conv_kernel", "conv_product")):
+        column.container(key=f"{key}_title").markdown(f"**{title}**")  # the style gives titles room for two lines
         column.plotly_chart(figure, key=key, config={"displayModeBar": False})
-    panels[1].markdown("## ×")
-    panels[3].markdown("## =")
-    with panels[5]:
-        show_sum(step)
-    for column, text in zip(st.columns(widths)[0::2], texts):
         column.caption(text)
+    columns[1].container(key="conv_operator_times").markdown("## ×")
+    columns[3].container(key="conv_operator_equals").markdown("## =")
+    with columns[5]:
+        st.markdown(f"**{titles[3]}**")
+        show_sum(step)
 
 
 def show_sum(step: Step) -> None:

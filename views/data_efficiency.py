@@ -9,7 +9,7 @@ import streamlit as st
 from mnist_model.figures.data_efficiency import accuracy_vs_size
 from ui.classroom import students_locked
 from ui.current import kept_toggle
-from ui.data_efficiency import LIVE_SIZES, LiveRun, LiveRunState, bundled_results, live_run
+from ui.data_efficiency import LIVE_SIZES, LiveRun, LiveRunState, bundled_results, how_long, live_run, time_left
 
 LIVE = "data_efficiency_live"  # this session's live runs
 OWNER = "data_efficiency_owner"  # this session's name as the owner of the server's live run
@@ -17,7 +17,7 @@ COLLECTED = "data_efficiency_collected"  # when the live run this session last t
 DRAWN = "data_efficiency_drawn"  # the live run as the page last drew it: (active, started)
 POLL_S = 1.0
 BUSY = ("Someone else is training right now, and the server trains one run at a time. "
-        "Try again in a minute; the results above are ready to explore.")
+        "Try again when their bar is full; the results above are ready to explore.")
 
 
 def headline(results) -> None:
@@ -26,7 +26,7 @@ def headline(results) -> None:
     for col, i in zip(st.columns(2), sorted({0, len(sizes) - 1})):  # one box when there is one size
         with col.container(border=True, key=f"headline_{sizes[i]}"):
             st.markdown(f"**Trained on {sizes[i]:,} digits**")
-            left, right = st.columns(2)
+            left, right = st.columns(2, wrap=False)  # the two networks side by side, on a phone too
             left.metric("Convnet", f"{conv[i]:.1%}", delta=f"{(conv[i] - dense[i]) * 100:+.1f} points",
                         help="Share of the 10,000 test digits it got right, and how far ahead of the dense network.")
             right.metric("Dense network", f"{dense[i]:.1%}")
@@ -49,12 +49,6 @@ def numbers_table(results) -> list[dict]:
     return rows
 
 
-def seconds_for(results, size: int) -> float:
-    """How long one live run of both networks took in the bundled experiment, on average."""
-    runs = [r for r in results.runs if r.size == size]
-    return sum(r.seconds for r in runs) / max(1, len(runs) // 2)
-
-
 def session_id() -> str:
     """This session's name, so that a live run's results go to the session that started it."""
     return st.session_state.setdefault(OWNER, uuid.uuid4().hex)
@@ -71,15 +65,14 @@ def live_section(results, state: LiveRunState) -> None:
     st.subheader("Run it yourself")
     size = st.radio("Training digits", LIVE_SIZES, horizontal=True, format_func="{:,}".format, key="live_size")
     st.write(f"Train both networks on {size:,} digits picked at random, then test them on the same 10,000. "
-             f"It takes about {seconds_for(results, size):.0f} seconds on a quiet server; your results appear as stars "
-             f"on the plot.")
+             f"{how_long(state)} Your results appear as stars on the plot.")
     job = live_run()
     mine = state.owner == session_id()
     st.session_state[DRAWN] = (state.active, state.started)
-    train, stop = st.columns(2)
+    train, stop = st.columns(2, wrap=False)
     in_class = students_locked()
     train.button("Train both networks", type="primary", key="live_train", disabled=state.active or in_class,
-                 width="stretch", on_click=start_live_run, args=(job, results.plan, size))
+                 width="stretch", on_click=start_live_run, args=(job, results, size))
     stop.button("Stop", key="live_stop", disabled=not (state.active and mine), width="stretch", on_click=job.stop)
     if in_class:
         st.caption("In a class, only the teacher trains; the curves above are the bundled measurements.")
@@ -87,9 +80,9 @@ def live_section(results, state: LiveRunState) -> None:
     show_live_runs()
 
 
-def start_live_run(job: LiveRun, plan, size: int) -> None:
+def start_live_run(job: LiveRun, results, size: int) -> None:
     """Button callback: runs before the page is drawn, so the buttons already show the run."""
-    if not job.start(plan, size, session_id()):
+    if not job.start(results.plan, size, session_id(), results.seconds_per_step()):
         st.toast(BUSY)
 
 
@@ -113,7 +106,7 @@ def progress_text(state: LiveRunState, mine: bool) -> str:
     elapsed = time.time() - (state.started or time.time())
     what = f"Training {state.label}" if state.label else state.message
     whose = "" if mine else f"Someone else's run, {state.size:,} digits: "
-    return f"{whose}{what} · {elapsed:.0f} s"
+    return f"{whose}{what} · {elapsed:.0f} s{time_left(state)}"
 
 
 def show_live_runs() -> None:

@@ -49,7 +49,7 @@ def drawing_input() -> CurrentInput | None:
         result = st_canvas(stroke_width=pen_width, stroke_color="#FFFFFF", background_color="#000000",
                            width=CANVAS_SIZE, height=CANVAS_SIZE, drawing_mode="freedraw",
                            return_image_data=True, key=CANVAS_KEY, initial_drawing=kept("canvas_initial"))
-    pen, clear = st.columns([3, 1], vertical_alignment="bottom")
+    pen, clear = st.columns([3, 1], vertical_alignment="bottom", wrap=False)  # one row on a phone too
     keep("pen_width", pen.slider("Pen width", 6, 40, pen_width, key="pen_width"))
     clear.button("Clear", key="clear_canvas", on_click=clear_canvas, width="stretch")
     url = ((st.session_state[CANVAS_KEY] or {}).get("drawing") or {}).get("data")
@@ -112,14 +112,15 @@ def read_uploaded(upload) -> dict:
             "input": CurrentInput("upload", canvas_to_mnist(read.image), caption=plain(name))}
 
 
-def show_prediction(current: CurrentInput | None) -> None:
+def show_prediction(current: CurrentInput | None) -> np.ndarray | None:
+    """The answer in words, big; returns the probabilities (None when there is nothing to read)."""
     with st.container(key="prediction"):
         if current is None or current.prep.empty:
             hint = {"Draw": "Draw a digit on the black canvas: the network guesses when you lift the pen.",
                     "Upload": "Upload an image of a single digit.",
                     "Test digit": "Pick a test digit."}[source]
             st.info(hint if current is None or source == "Draw" else "The image looks empty: no digit to read.")
-            return
+            return None
         probs = predictor().probabilities(current.prep.image)
         order = np.argsort(probs)[::-1]
         digit, confidence = int(order[0]), float(probs[order[0]])
@@ -138,6 +139,11 @@ def show_prediction(current: CurrentInput | None) -> None:
         if current.label is not None:
             verdict = "right" if current.label == digit else "wrong"
             st.markdown(f"True label: **{current.label}** · the network is {verdict}.")
+    return probs
+
+
+def show_probabilities(probs: np.ndarray | None) -> None:
+    if probs is not None:
         st.plotly_chart(probability_bars(probs), key="probabilities", config={"displayModeBar": False})
 
 
@@ -166,9 +172,10 @@ def input_and_answer() -> None:
         make = {"Draw": drawing_input, "Test digit": test_digit_input, "Upload": upload_input}[source]
         current = make()
         set_input(current)
-    with right:
-        show_prediction(current)
-        send_to_class(current)
+    with right:  # on a phone the columns stack: the answer comes right under the canvas
+        probs = show_prediction(current)
+        send_to_class(current)  # before the bars: a student in a class sends without scrolling
+        show_probabilities(probs)
     what_the_network_sees(current)
 
 

@@ -61,7 +61,6 @@ def show_maps(image: np.ndarray, digit: int, layer: str | None, patch: int) -> N
                 Overlay("Integrated gradients", shares, True, "share %{z:+.2%}")]
     if cam is not None:
         overlays.insert(0, Overlay(f"Grad-CAM on {layer}", cam, False, "%{z:.0%} of the strongest"))
-    st.plotly_chart(explanation_panels(image, overlays), key="explain_maps", config={"displayModeBar": False})
     worst = float(drops.max())
     notes = [f"**Occlusion**: a grey square slides over the picture. Red: covering there lowers the probability "
              f"of {digit}, by up to {percent(max(worst, 0.0))}; blue: covering there raises it."
@@ -74,7 +73,10 @@ def show_maps(image: np.ndarray, digit: int, layer: str | None, patch: int) -> N
                      f"**Grad-CAM** finds nothing here: weighted by how much each of {layer}'s filters speaks "
                      f"for {digit}, the maps add up to less than zero everywhere, and Grad-CAM keeps only what is "
                      "above zero. It happens on a few digits in a hundred; the other two maps still answer.")
-    for column, note in zip(st.columns(len(notes)), notes):
+    for i, (column, overlay, note) in enumerate(zip(st.columns(len(notes)), overlays, notes)):
+        # one figure per map, so that on a phone each stacks under the last, full width, its words under it
+        column.plotly_chart(explanation_panels(image, [overlay]), key=f"explain_map_{i}",
+                            config={"displayModeBar": False})
         column.caption(note)
 
 

@@ -84,8 +84,9 @@ def equivariance(image: np.ndarray, conv: Path, dx: int, dy: int) -> None:
     titles = ("of the moved digit", "of your digit, then moved", "difference (white: none)")
     st.caption(f"{result.layer}, channel {channel}: the first layer's map of the moved digit is the map of your digit, "
                f"moved the same way. The same filter slides over every spot, so it finds a stroke wherever it is.")
-    st.plotly_chart(equivariance_maps(result.of_shifted[channel], result.shifted[channel], result.inside, titles),
-                    key="shift_equivariance", config={"displayModeBar": False})
+    figures = equivariance_maps(result.of_shifted[channel], result.shifted[channel], result.inside, titles)
+    for i, (column, figure) in enumerate(zip(st.columns(3), figures)):  # on a phone, one under another
+        column.plotly_chart(figure, key=f"shift_equivariance_{i}", config={"displayModeBar": False})
     st.caption(f"Away from the borders (grey) the largest difference over all {len(result.shifted)} channels is "
                f"**{result.max_difference:.4f}**.")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from .common import ACCENT, ACTIVATION, MUTED
 
@@ -47,23 +46,22 @@ def accuracy_curves(shifts: np.ndarray, conv_accuracy: np.ndarray, dense_accurac
 
 
 def equivariance_maps(of_shifted: np.ndarray, shifted: np.ndarray, inside: np.ndarray,
-                      titles: tuple[str, str, str], height: int = 300) -> go.Figure:
-    """Two (h, w) maps side by side, then their difference on the same scale; outside ``inside``
-    (near the borders) the difference is covered in grey."""
+                      titles: tuple[str, str, str], height: int = 280) -> list[go.Figure]:
+    """Two (h, w) maps, then their difference on the same scale, as three figures (side by side on a
+    wide screen, one under another on a phone); outside ``inside`` (near the borders) the difference
+    is covered in grey."""
     bound = float(max(of_shifted.max(), shifted.max(), 1e-6))
     difference = np.where(inside, np.abs(of_shifted - shifted), np.nan)
-    fig = make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.04)
-    for col, (z, scale) in enumerate(((of_shifted, ACTIVATION), (shifted, ACTIVATION), (difference, "Reds")), start=1):
-        fig.add_trace(go.Heatmap(z=z, zmin=0.0, zmax=bound, colorscale=scale, showscale=False, hoverongaps=False,
-                                 hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"), row=1, col=col)
-    fig.add_trace(go.Heatmap(z=np.where(inside, np.nan, 1.0), colorscale=[[0, MUTED], [1, MUTED]], showscale=False,
-                             hoverinfo="skip"), row=1, col=3)
-    fig.update_xaxes(visible=False, constrain="domain")
-    fig.update_yaxes(visible=False, autorange="reversed", constrain="domain")
-    for col in range(1, 4):
-        fig.update_yaxes(scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
-    fig.update_layout(height=height, margin=MARGIN)
-    return fig
+    figures = [go.Figure(go.Heatmap(z=z, zmin=0.0, zmax=bound, colorscale=scale, showscale=False, hoverongaps=False,
+                                    hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
+               for z, scale in ((of_shifted, ACTIVATION), (shifted, ACTIVATION), (difference, "Reds"))]
+    figures[2].add_trace(go.Heatmap(z=np.where(inside, np.nan, 1.0), colorscale=[[0, MUTED], [1, MUTED]],
+                                    showscale=False, hoverinfo="skip"))
+    for fig, title in zip(figures, titles):
+        fig.update_xaxes(visible=False, constrain="domain")
+        fig.update_yaxes(visible=False, autorange="reversed", constrain="domain", scaleanchor="x")
+        fig.update_layout(title=title, height=height, margin=MARGIN)
+    return figures
 
 
 def unit_bars(original: np.ndarray, moved: np.ndarray, height: int = 260) -> go.Figure:

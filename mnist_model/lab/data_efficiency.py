@@ -39,6 +39,7 @@ import numpy as np
 from ..engine.config import ARCHITECTURES, TrainConfig
 from ..engine.network import DENSE_MATCHING_UNITS
 from ..engine.storage import PRETRAINED_DIR, atomic_write, json_safe
+from .time_left import TEST_SHARE, TimeLeft, Training
 
 SIZES = (500, 1_000, 2_000, 5_000, 10_000, 60_000)
 BUNDLED_RESULTS = PRETRAINED_DIR / "data_efficiency.json"
@@ -47,7 +48,7 @@ NETWORK_NAMES = {"convnet": "convnet", "dense": "dense network"}  # in words, fo
 NUM_CLASSES = 10
 PROGRESS_EVERY_S = 0.2  # how often a run reports its steps
 
-Progress = Callable[[int, int, str], None]  # (steps done, steps in all, what is training now)
+Progress = Callable[[int, int, str, float | None], None]  # (steps done, steps in all, what trains now, seconds left)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,11 @@ class DataEfficiency:
         """Per size, the mean test accuracy over seeds."""
         return [float(np.mean(values)) for values in self.accuracies(architecture)]
 
+    def seconds_per_step(self) -> dict[str, float]:
+        """Each network's mean training seconds per gradient step in these runs, on the machine that ran them."""
+        return {a: float(np.mean([r.seconds / r.steps for r in self.runs if r.architecture == a]))
+                for a in ARCHITECTURES if any(r.architecture == a for r in self.runs)}
+
     def to_dict(self) -> dict:
         """Per-size means and per-seed values first (what people read), then the recipe and every run."""
         summary = {"sizes": self.sizes}
@@ -194,18 +200,21 @@ def _quotas(counts: np.ndarray, size: int) -> np.ndarray:
 
 
 def run_experiment(data, plan: EfficiencyPlan | None = None, on_progress: Progress | None = None,
-                   on_run: Callable[[Run], None] | None = None,
-                   cancel: threading.Event | None = None) -> DataEfficiency:
+                   on_run: Callable[[Run], None] | None = None, cancel: threading.Event | None = None,
+                   relative_cost: dict[str, float] | None = None) -> DataEfficiency:
     """Train both networks on every size and seed of ``plan``; test each on all test images.
 
     Args:
         data: ``((x_train, y_train), (x_test, y_test))`` as ``load_mnist`` returns them: uint8
             images and integer labels. Only the chosen images are converted for training.
         plan: sizes, seeds and recipe; ``EfficiencyPlan()`` (the bundled experiment) by default.
-        on_progress: called with (steps done, steps in all, a label for the run) every
-            fraction of a second, from this thread.
+        on_progress: called with (steps done, steps in all, a label for the run, seconds left)
+            every fraction of a second, from this thread. The seconds left are measured as the
+            runs go (``TimeLeft``), None for the first steps.
         on_run: called with each finished run.
         cancel: when set, training stops after the current batch.
+        relative_cost: each architecture's seconds per step elsewhere (``seconds_per_step`` of
+            earlier results): how the time left guesses a network's speed before it trains.
 
     Returns:
         Every run's test accuracy and loss, with the plan.
@@ -220,12 +229,14 @@ def run_experiment(data, plan: EfficiencyPlan | None = None, on_progress: Progre
     plan = plan or EfficiencyPlan()
     (x_train, y_train), (x_test, y_test) = data
     todo = plan.runs(len(x_train))
-    counter = _step_counter(sum(plan.steps_for(size) for size, _, _ in todo), on_progress)
+    clock = TimeLeft([Training(a, plan.steps_for(size), len(x_test) / plan.batch_size * TEST_SHARE)
+                      for size, _, a in todo], relative_cost)
+    counter = _step_counter(sum(plan.steps_for(size) for size, _, _ in todo), on_progress, clock)
     test = (prepare_images(x_test), prepare_labels(y_test))
     runs, start = [], time.perf_counter()
-    for size, seed, architecture in todo:
+    for index, (size, seed, architecture) in enumerate(todo):
         subset = balanced_subset(y_train, size, seed)
-        counter.label = f"the {NETWORK_NAMES[architecture]} on {size:,} images"
+        counter.index, counter.label = index, f"the {NETWORK_NAMES[architecture]} on {size:,} images"
         result = train(plan.config(architecture, size, seed),
                        ((prepare_images(x_train[subset]), prepare_labels(y_train[subset])), test),
                        callbacks=[counter], cancel=cancel)
@@ -236,21 +247,26 @@ def run_experiment(data, plan: EfficiencyPlan | None = None, on_progress: Progre
     return DataEfficiency(plan, tuple(runs), time.perf_counter() - start, _info())
 
 
-def _step_counter(total: int, on_progress: Progress | None):
-    """A Keras callback counting gradient steps over all runs, reporting at most every PROGRESS_EVERY_S."""
+def _step_counter(total: int, on_progress: Progress | None, clock: TimeLeft):
+    """A Keras callback counting gradient steps over all runs, timing them on ``clock``, reporting at
+    most every PROGRESS_EVERY_S."""
     import keras
 
     class StepCounter(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.done, self.last, self.label = 0, 0.0, ""
+            self.done, self.last, self.label, self.index = 0, 0.0, "", 0
+
+        def on_train_begin(self, logs=None):
+            clock.begin(self.index)
 
         def on_train_batch_end(self, batch, logs=None):
             self.done += 1
+            clock.step()
             now = time.monotonic()
             if on_progress and (now - self.last >= PROGRESS_EVERY_S or self.done == total):
                 self.last = now
-                on_progress(self.done, total, self.label)
+                on_progress(self.done, total, self.label, clock.seconds_left())
 
     return StepCounter()
 

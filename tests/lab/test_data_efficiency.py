@@ -27,6 +27,7 @@ from mnist_model.lab.data_efficiency import (
     run_experiment,
     save_results,
 )
+from ui.data_efficiency import LiveRunState, duration, how_long, time_left
 
 PAGE = "views/data_efficiency.py"
 TINY_PLAN = EfficiencyPlan(sizes=(50, 600), seeds=2, epochs=1, min_steps=3)
@@ -105,7 +106,8 @@ def test_the_experiment_trains_every_size_seed_and_network(tiny_experiment):
         (600, 0, "dense")]
     assert [r.steps for r in finished] == [3, 3, 3, 3, 10, 10] and finished[0].epochs == 3
     total = 4 * 3 + 2 * 10
-    assert progress[-1] == (total, total, "the dense network on 600 images")
+    assert progress[-1][:3] == (total, total, "the dense network on 600 images")
+    assert all(left is None for *_, left in progress)  # runs of 3 and 10 steps are too short to measure a speed
 
 
 def test_results_survive_a_json_round_trip(tiny_experiment, tmp_path):
@@ -246,7 +248,8 @@ def test_the_live_worker_trains_both_networks_on_fresh_digits(tiny_npz):
     assert [(r.architecture, r.size, r.seed, r.steps) for r in runs] == [("convnet", 50, 1_234, 2),
                                                                          ("dense", 50, 1_234, 2)]
     assert all(0 <= r.test_accuracy <= 1 for r in runs)
-    assert events[-1] == {"event": "progress", "done": 4, "total": 4, "label": "the dense network on 50 images"}
+    assert events[-1] == {"event": "progress", "done": 4, "total": 4, "label": "the dense network on 50 images",
+                          "seconds_left": None}  # two steps a network: too few to measure a speed
     assert json.loads(json.dumps(outcome)) == outcome  # what the process sends the server
 
 
@@ -271,6 +274,9 @@ def test_the_live_run_trains_in_its_own_low_priority_process_one_at_a_time(tiny_
     assert 0 < state.fraction < 1 and state.label == "the convnet on 500 images"
     workers = [pid for pid in _children(os.getpid()) if "data_efficiency_worker" in _cmdline(pid)]
     assert len(workers) == 1 and os.getpriority(os.PRIO_PROCESS, workers[0]) == 19
+    while server_live_run.state().seconds_left is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server_live_run.state().seconds_left > 0  # measured in the worker as it trains
     server_live_run.stop()
     state = wait_for_live_run(server_live_run)
     assert state.status == "cancelled" and state.runs == () and "nothing was added" in state.message
@@ -280,6 +286,7 @@ def test_a_live_run_shows_progress_goes_on_while_the_student_is_away_and_lands_o
         tiny_npz, server_live_run, app, quick_bundle):
     app.switch_page(PAGE).run()
     assert [m.value for m in app.metric] == ["90.0%", "80.0%", "90.0%", "80.0%"]
+    assert any("depends on how busy the server is" in m.value for m in app.markdown)  # no number unmeasured
     app.button(key="live_train").click().run()
     assert not app.exception
     assert server_live_run.state().active
@@ -297,6 +304,7 @@ def test_a_live_run_shows_progress_goes_on_while_the_student_is_away_and_lands_o
     assert f"convnet **{live[0].test_accuracy:.1%}**" in app.success[0].value
     assert "your convnet" in app.get("plotly_chart")[0].proto.spec
     assert not app.get("progress") and not app.button(key="live_train").disabled
+    assert any("The last run on this server took" in m.value for m in app.markdown)
     app.run()
     assert len(app.session_state["data_efficiency_live"]) == 2  # taken once, not again on every rerun
 
@@ -360,3 +368,22 @@ def test_a_student_in_a_class_cannot_start_a_live_run(app):
     app.switch_page(PAGE).run()
     assert not app.exception and app.button(key="live_train").disabled
     assert any("only the teacher trains" in c.value for c in app.caption)
+
+
+@pytest.mark.parametrize("seconds, said", [(0.4, "0 s"), (42.4, "42 s"), (59.6, "1 min"), (154, "2 min 35 s"),
+                                           (3_601, "60 min")])
+def test_durations_read_as_people_say_them(seconds, said):
+    assert duration(seconds) == said
+
+
+def test_the_time_left_is_said_only_once_measured():
+    assert time_left(LiveRunState("running", seconds_left=None)) == ""
+    assert time_left(LiveRunState("running", seconds_left=95.0)) == ", about 1 min 35 s left"
+    assert how_long(LiveRunState("done", started=1_000.0, finished=1_145.0)).startswith(
+        "The last run on this server took 2 min 25 s")
+
+
+def test_seconds_per_step_of_each_network_come_from_its_runs():
+    runs = (Run("convnet", 500, 0, 1, 100, 0.9, 0.5, 4.0), Run("convnet", 500, 1, 1, 100, 0.9, 0.5, 6.0),
+            Run("dense", 500, 0, 1, 100, 0.8, 0.5, 1.0))
+    assert DataEfficiency(EfficiencyPlan(sizes=(500,)), runs).seconds_per_step() == {"convnet": 0.05, "dense": 0.01}
