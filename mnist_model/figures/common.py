@@ -8,6 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .numbers import percent
+
 INK = "Greys_r"  # white ink on black, as the network sees it
 ACTIVATION = "Viridis"
 DIVERGING = "RdBu_r"  # negative weights blue, positive red, zero white
@@ -32,8 +34,9 @@ def probability_bars(probs: np.ndarray, title: str = "Probability of each digit"
     probs = np.asarray(probs, dtype=float)
     colors = [ACCENT if i == int(probs.argmax()) else MUTED for i in range(10)]
     fig = go.Figure(go.Bar(x=[str(i) for i in range(10)], y=probs, marker_color=colors,
-                           text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs], textposition="outside",
-                           hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
+                           text=[percent(p, 0) if p >= 0.01 else "" for p in probs], textposition="outside",
+                           customdata=[percent(p, 2) for p in probs],
+                           hovertemplate="digit %{x}: %{customdata}<extra></extra>"))
     fig.update_layout(title=title, height=300, margin=MARGIN, yaxis=dict(range=[0, 1.15], tickformat=".0%"),
                       xaxis=dict(type="category", title="digit"))
     return fig
@@ -71,10 +74,12 @@ def digit_image(image: np.ndarray, title: str = "", height: int = 300, colorscal
     return square(fig, height)
 
 
-def preprocessing_steps(prep, height: int = 260) -> go.Figure:
-    """Input ink with its crop box, the crop, the 20x20 fit, and the centred 28x28 result."""
-    titles = ("1. your drawing", "2. cropped to the ink", "3. fitted into 20x20",
-              "4. centred by mass in 28x28")
+def preprocessing_steps(prep, height: int = 260, source: str = "your drawing") -> go.Figure:
+    """Input ink with its crop box, the crop, the 20x20 fit, and the centred 28x28 result.
+
+    ``source`` names the first panel: "your drawing", "the test digit", "your photo".
+    """
+    titles = (f"1. {source}", "2. cropped to the ink", "3. fitted into 20x20", "4. centred by mass in 28x28")
     fig = make_subplots(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.03)
     panels = (prep.ink, prep.cropped, prep.fitted, prep.image)
     for col, panel in enumerate(panels, start=1):
