@@ -163,8 +163,12 @@ def vector_strip(values: np.ndarray, title: str = "", label: str = "unit") -> go
 
 
 def training_curves(history: dict[str, list[float]], title: str = "") -> go.Figure:
-    """Loss and accuracy per epoch (or per partial epoch), training and validation."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    """Loss and accuracy per epoch (or per partial epoch), training and validation; both axes from 0.
+
+    The legend sits above the plots and each panel names its measure on its own y axis, so in a
+    narrow sidebar nothing overlaps the x axes' titles.
+    """
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.2)
     for col, metric in enumerate(("loss", "accuracy"), start=1):
         for prefix, dash in (("", "solid"), ("val_", "dot")):
             values = history.get(prefix + metric) or []
@@ -174,13 +178,20 @@ def training_curves(history: dict[str, list[float]], title: str = "") -> go.Figu
                                          name=("validation " if prefix else "training ") + metric,
                                          line=dict(dash=dash, color=ACCENT if not prefix else "#1f77b4")),
                               row=1, col=col)
-    fig.update_xaxes(title="epoch")
-    fig.update_layout(title=title, height=300, margin=MARGIN, legend=dict(orientation="h", y=-0.25))
+    fig.update_xaxes(title="epoch", rangemode="tozero")
+    fig.update_yaxes(title="loss", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title="accuracy", range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=70 if title else 10, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.04, x=0))
     return fig
 
 
 def timeline_curve(test_accuracy: list[float], epoch: int, train_accuracy: list[float] | None = None) -> go.Figure:
-    """Test accuracy after each epoch (training accuracy dotted beside it), the chosen epoch marked."""
+    """Test accuracy after each epoch (training accuracy dotted beside it), the chosen epoch marked.
+
+    After one epoch a convnet already reads about 98% of MNIST, so from 0 the curve would be
+    a flat line at the top: the axis starts just below the lowest point, and its title says so.
+    """
     epochs = list(range(1, len(test_accuracy) + 1))
     hover = "epoch %{x}: %{y:.2%}<extra></extra>"
     fig = go.Figure(go.Scatter(x=epochs, y=test_accuracy, mode="lines+markers", name="test accuracy",
@@ -189,10 +200,20 @@ def timeline_curve(test_accuracy: list[float], epoch: int, train_accuracy: list[
         fig.add_trace(go.Scatter(x=epochs, y=train_accuracy, mode="lines", name="training accuracy",
                                  line=dict(color=MUTED, dash="dot"), hovertemplate=hover))
     fig.add_vline(x=epoch, line_color="#444", line_dash="dash")
-    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(tickformat=".1%"),
+    floor = zoomed_floor([*test_accuracy, *(train_accuracy or [])])
+    title = "accuracy" if floor == 0 else f"accuracy (zoomed in: from {floor:.0%})"
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10),
+                      yaxis=dict(tickformat=".1%" if floor else ".0%", title=title, range=[floor, 1.0]),
                       xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 20 else None),
-                      legend=dict(orientation="h", y=-0.3))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
+
+
+def zoomed_floor(values: list[float], zoom_above: float = 0.9) -> float:
+    """Where an accuracy axis starts: 0, or a whole percent just below the lowest value when
+    all of them are above ``zoom_above`` (a caller then says the axis is zoomed)."""
+    lowest = min(values, default=0.0)
+    return 0.0 if lowest <= zoom_above else math.floor(lowest * 100 - 0.5) / 100
 
 
 def architecture_diagram(rows: list[dict]) -> go.Figure:
