@@ -11,6 +11,10 @@ from mnist_model.figures.common import architecture_diagram
 from ui.current import active_model_path, predictor
 from ui.text import plain
 
+NOTES = ("The bundled convnet is listing 5.1 of François Chollet's book *Deep Learning with Python*, built "
+         "as the notes this app started from describe it (the notes, below: they teach the listing and print its "
+         "`model.summary()` table). Checking their numbers by hand turns up a slip.")
+
 st.title("Architecture")
 model = predictor().model
 rows = summary_rows(model)
@@ -59,9 +63,10 @@ def _slip_table(rows: list[dict], which: str) -> "pd.io.formats.style.Styler":
                              * len(row), axis=1)
 
 
-st.subheader("The notes' own numbers")
+st.subheader("A slip in the notes")
 slip = _notes_slip()
 printed_total, text_total = (sum(r[f"{w}_params"] for r in slip) for w in ("printed", "text"))
+st.markdown(NOTES)
 st.markdown("The notes say conv_3 outputs **(3, 3, 64)**, flattened to **576** numbers. But the summary they "
             "print counts **36,351** parameters for conv_3, a flatten of **567** and **36,352** for the dense "
             "layer. Those are the numbers of a conv_3 with **63** filters: a slip in the notes. "

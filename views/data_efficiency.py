@@ -34,7 +34,8 @@ def headline(results) -> None:
 
 def recipe_note(plan, smallest: int) -> str:
     few_steps = math.ceil(smallest / plan.batch_size) * plan.epochs
-    return (f"Each network practised with the notes' recipe for {plan.epochs} passes over its digits or "
+    return (f"Each network practised with the seed recipe (listing 5.1 as published: RMSprop, no augmentation) "
+            f"for {plan.epochs} passes over its digits or "
             f"{plan.min_steps:,} steps, whichever is longer: {plan.epochs} passes over {smallest:,} digits are only "
             f"{few_steps} steps, and we would be measuring too little practice instead of too few examples. "
             f"Dots are single runs (each with its own random pick of digits), lines their average.")

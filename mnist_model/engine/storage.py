@@ -404,9 +404,16 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
-        acc = (self.card or {}).get("test_accuracy")
+        """The picker's words: "classic (convnet, improved recipe, bundled) · 99.44%" says what a
+        bundled model's name alone does not, so the name and its card agree."""
+        card = self.card or {}
+        acc = card.get("test_accuracy")
         score = f" · {acc:.2%}" if isinstance(acc, (int, float)) else ""
-        return f"{self.name}{' (bundled)' if self.bundled else ''}{score}"
+        if not self.bundled:
+            return f"{self.name}{score}"
+        kind = "dense network" if (card.get("config") or {}).get("architecture") == "dense" else "convnet"
+        recipe = f", {card['recipe']} recipe" if isinstance(card.get("recipe"), str) else ""
+        return f"{self.name} ({kind}{recipe}, bundled){score}"
 
     @property
     def config(self) -> TrainConfig | None:
