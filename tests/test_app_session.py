@@ -131,7 +131,7 @@ def test_an_uploaded_model_is_added_selected_and_carded(app, tmp_path):
     app.run()
     assert not app.exception
     active = app.session_state["model_path"]
-    assert active.endswith("b-model.keras") and "b-model" in app.sidebar.selectbox(key="model_path").options
+    assert active.endswith("/b-my-b model.keras") and "b-my-b model" in app.sidebar.selectbox(key="model_path").options
     assert any("now the active model" in s.value for s in app.sidebar.success)
     assert "Uploaded" in " ".join(c.value for c in app.sidebar.caption)
 
