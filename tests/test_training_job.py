@@ -66,7 +66,7 @@ def test_a_finished_job_saves_a_model_with_its_card_and_curves(tmp_path):
     state = wait_until_idle(job)
     assert state.status == "done", state.message
     assert sorted(p.name.split(".", 1)[1] for p in tmp_path.iterdir()) == \
-        ["familiarity.npz", "json", "keras", "timeline.npz"]
+        ["json", "keras", "timeline.npz"]  # the familiarity is fitted by the app, not the engine's worker
     assert state.curves["val_x"] == [1.0, 2.0] and len(state.curves["loss"]) >= 2
     assert load_timeline(state.model_path).epochs == 2
     assert state.fraction == 1.0 and state.config.train_limit == 300
@@ -124,7 +124,7 @@ job.start(TrainConfig(epochs=2, filters=(4, 8, 8), dense_units=16, train_limit=6
 print("started", flush=True)
 while True:
     state = job.state()
-    print(state.status, state.message, flush=True)
+    print(state.status, state.stage or "-", state.message, flush=True)
     time.sleep(0.05)
 """
 
@@ -145,7 +145,7 @@ def test_killing_the_server_at_random_moments_never_breaks_a_model(tmp_path):
         delay = rng.uniform(0.0, 0.4) if target_save else rng.uniform(0.5, 6.0)
         started = time.monotonic()
         for line in server.stdout:
-            if target_save and line.startswith(("running Saving", "running Preparing")):
+            if target_save and line.startswith(("running saving", "running timeline")):
                 time.sleep(delay)
                 saving_hits += 1
                 break
