@@ -75,10 +75,9 @@ def gradients_note(attribution: Attribution, digit: int, probability: float) -> 
     if points(total, 1) == points(change, 1):
         adds = f"The shares add up to the whole change, {points(change, 1)}."
     elif attribution.gap <= ADDS_UP:
-        adds = (f"The shares add up to {points(total, 1)}: the whole change, {points(change, 1)}, give or take "
-                f"{attribution.gap * 100:.1f}.")
+        adds = f"The shares add up to {points(total, 1)}, within a point of the whole change ({points(change, 1)})."
     else:
-        adds = f"The shares add up to about the whole change: {points(total, 1)} of {points(change, 1)}."
+        adds = f"The shares add up to only about the whole change: {points(total, 1)} of {points(change, 1)}."
     return (f"**Integrated gradients**: each piece of ink's share of the probability of {digit}, on the way from "
             f"a black picture ({percent(probability - change)}) to yours ({percent(probability)}). Red pieces "
             f"pushed towards {digit}, blue ones away; empty paper gets no share. {adds}")

@@ -12,6 +12,7 @@ from mnist_model.figures.shift import accuracy_curves, equivariance_maps, moveme
 from mnist_model.lab.inspection import conv_layer_names
 from mnist_model.lab.shift import MAX_SHIFT, conv_equivariance, hidden_units, shift_image, similarity
 from ui import invariance, resources
+from ui.ask import describe
 from ui.current import active_model_path, input_or_test_digit, predictor
 from ui.text import plain
 
@@ -124,7 +125,7 @@ def curves(conv: Path, dense: Path) -> None:
 st.title("Shift a digit")
 current = input_or_test_digit()
 conv_path, dense_path = model_pair()
-st.caption(f"Input: {plain(current.caption) or current.source}. A convnet (**{plain(conv_path.stem)}**) against "
+st.caption(f"Input: {describe(current)}. A convnet (**{plain(conv_path.stem)}**) against "
            f"a dense network with about as many weights (**{plain(dense_path.stem)}**): what happens when the digit "
            f"moves?")
 reading = int(invariance.probabilities(conv_path)(current.prep.image[None]).argmax())

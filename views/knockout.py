@@ -71,10 +71,10 @@ def switched_off_text(board: Switchboard, off: dict[str, list[int]]) -> str:
 
 
 def standing(digit: int, ahead: float) -> str:
-    """Where ``digit`` stands against the others, in points of score."""
+    """Where ``digit``'s score stands against the others' (scores, not "points": those are percentages')."""
     if ahead >= 0:
-        return f"{digit} is {ahead:.1f} points of score ahead of the next best digit"
-    return f"{digit} is {-ahead:.1f} points of score behind the top digit"
+        return f"{digit}'s score is {ahead:.1f} above the next best digit's"
+    return f"{digit}'s score is {-ahead:.1f} below the top digit's"
 
 
 def show_answer(board: Switchboard, image: np.ndarray, off: dict[str, list[int]]) -> None:
@@ -96,8 +96,8 @@ def show_answer(board: Switchboard, image: np.ndarray, off: dict[str, list[int]]
         right.metric("With yours switched off, it reads", str(now), "nothing switched off yet", delta_color="off",
                      delta_arrow="off")
         st.caption(f"All on, {standing(was, lead(before, was))}.")
-    st.caption("The softmax turns scores into probabilities: 7 points ahead or more is over 99% sure, so the "
-               "probability only moves once the lead is small.")
+    st.caption("The softmax turns scores into probabilities: a score 7 or more above all the others is over 99% "
+               "sure, so the probability only moves once the lead is small.")
     st.plotly_chart(before_after_bars(p_before, p_after), key="knockout_bars", config={"displayModeBar": False})
 
 

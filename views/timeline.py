@@ -10,6 +10,7 @@ from mnist_model.figures.common import DIVERGING, map_grid, probability_bars, ti
 from mnist_model.figures.numbers import percent, points, visible
 from mnist_model.lab.inspection import conv_kernels, conv_layer_names, feature_maps
 from ui import resources
+from ui.ask import input_name
 from ui.current import active_model_path, input_or_test_digit, predictor
 
 NO_TIMELINE = ("This model has no training timeline: only models trained in this app or with "
@@ -45,7 +46,7 @@ if timeline is None or timeline.epochs == 0:
 
 current = input_or_test_digit()
 st.caption("The weights were saved after every pass over the training images (an epoch). Slide through "
-           "them to watch the filters sharpen and the answer for your digit settle.")
+           f"them to watch the filters sharpen and the answer for {input_name(current)} settle.")
 epoch = st.slider("After epoch", 1, timeline.epochs, timeline.epochs, key="timeline_epoch")
 then = _predictor_at(*key, epoch)
 probs = then.probabilities(current.prep.image)
@@ -62,7 +63,7 @@ with left:
                     key="timeline_curve", config={"displayModeBar": False})
 with right:
     now = predictor().probabilities(current.prep.image)
-    st.metric(f"Its answer for the {current.source} {current.caption}".strip(), f"{int(probs.argmax())}",
+    st.metric(f"Its answer for {input_name(current)}", f"{int(probs.argmax())}",
               help=f"The finished model says {int(now.argmax())} ({percent(now.max(), 0)}).")
     st.plotly_chart(probability_bars(probs, title=f"Probabilities after epoch {epoch}"), key="timeline_probs",
                     config={"displayModeBar": False})

@@ -204,7 +204,7 @@ def timeline_curve(test_accuracy: list[float], epoch: int, train_accuracy: list[
     title = "accuracy" if floor == 0 else f"accuracy (zoomed in: from {floor:.0%})"
     fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10),
                       yaxis=dict(tickformat=".1%" if floor else ".0%", title=title, range=[floor, 1.0]),
-                      xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 20 else None),
+                      xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 10 else None, range=[0.5, len(epochs) + 0.5]),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
 
