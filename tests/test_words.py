@@ -102,7 +102,7 @@ def test_the_integrated_gradients_caption_adds_up(app, digit):
         at.selectbox(key="explain_digit").set_value(digit).run()
     note = next(c.value for c in at.caption if c.value.startswith("**Integrated gradients**"))
     black, yours = (float(v) / 100 if v[0].isdigit() else None
-                    for v in re.search(r"black picture \((\S+)%\) to yours \((\S+)%\)", note).groups())
+                    for v in re.search(r"black picture \((\S+)%\) to this one \((\S+)%\)", note).groups())
     said = re.search(r"(?:change, |, the whole change, )?([+-]\d+\.\d) points", note)
     assert said and "about" not in note
     if black is not None and yours is not None:

@@ -219,12 +219,13 @@ def training_progress() -> None:
 
 
 def _poll_job() -> None:
-    """Shows the job; reruns the whole app when a job starts or ends, so the buttons, the
-    polling rate and the model picker catch up (also for users who did not start it)."""
+    """Shows the job; reruns the whole app when a job starts, has trained every epoch (Stop is
+    then too late) or ends, so the buttons, the polling rate and the model picker catch up
+    (also for users who did not start it)."""
     state = resources.training_job().state()
     if state.status != "idle":
         _show_state(state)
-    marker = (state.active, state.finished)
+    marker = (state.active, state.trained, state.finished)
     seen = st.session_state.get(_SEEN, marker)
     st.session_state[_SEEN] = marker
     if seen != marker:

@@ -79,7 +79,7 @@ def gradients_note(attribution: Attribution, digit: int, probability: float) -> 
     else:
         adds = f"The shares add up to only about the whole change: {points(total, 1)} of {points(change, 1)}."
     return (f"**Integrated gradients**: each piece of ink's share of the probability of {digit}, on the way from "
-            f"a black picture ({percent(probability - change)}) to yours ({percent(probability)}). Red pieces "
+            f"a black picture ({percent(probability - change)}) to this one ({percent(probability)}). Red pieces "
             f"pushed towards {digit}, blue ones away; empty paper gets no share. {adds}")
 
 

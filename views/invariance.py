@@ -45,7 +45,7 @@ def heatmaps(image: np.ndarray, conv: Path, dense: Path, digit: int, read: int) 
     st.subheader("Move the digit around")
     what = (f"how sure the network is that it is still a {digit}" if digit == read else
             f"the probability the network gives {digit} (it reads the unmoved digit as {read})")
-    st.caption(f"Each square is your digit moved that many pixels (up to {MAX_SHIFT} each way) and its colour is "
+    st.caption(f"Each square is the digit moved that many pixels (up to {MAX_SHIFT} each way) and its colour is "
                f"{what}. The ring marks the digit where it was.")
     grids = [invariance.grid(path, image, digit) for path in (conv, dense)]
     columns = st.columns(2)
@@ -85,8 +85,8 @@ def equivariance(image: np.ndarray, conv: Path, dx: int, dy: int) -> None:
                 "so its maps cannot be compared pixel by pixel.")
         return
     channel = int(result.shifted.max(axis=(1, 2)).argmax())
-    titles = ("of the moved digit", "of your digit, then moved", "difference (white: none)")
-    st.caption(f"{result.layer}, channel {channel}: the first layer's map of the moved digit is the map of your digit, "
+    titles = ("of the moved digit", "of the digit, then moved", "difference (white: none)")
+    st.caption(f"{result.layer}, channel {channel}: the first layer's map of the moved digit is the map of the digit, "
                f"moved the same way. The same filter slides over every spot, so it finds a stroke wherever it is.")
     st.plotly_chart(equivariance_maps(result.of_shifted[channel], result.shifted[channel], result.inside, titles),
                     key="shift_equivariance", config={"displayModeBar": False})

@@ -163,13 +163,13 @@ def vector_strip(values: np.ndarray, title: str = "", label: str = "unit") -> go
 
 
 def training_curves(history: dict[str, list[float]], title: str = "") -> go.Figure:
-    """Loss and accuracy per epoch (or per partial epoch), training and validation; both axes from 0.
+    """Loss above accuracy, per epoch (or per partial epoch), training and validation; both axes from 0.
 
-    The legend sits above the plots and each panel names its measure on its own y axis, so in a
-    narrow sidebar nothing overlaps the x axes' titles.
+    Stacked rather than side by side, so in the narrow sidebar each panel keeps its width and
+    no axis title runs into the other panel or the legend, which sits above the plots.
     """
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.2)
-    for col, metric in enumerate(("loss", "accuracy"), start=1):
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14)
+    for row, metric in enumerate(("loss", "accuracy"), start=1):
         for prefix, dash in (("", "solid"), ("val_", "dot")):
             values = history.get(prefix + metric) or []
             if values:
@@ -177,12 +177,13 @@ def training_curves(history: dict[str, list[float]], title: str = "") -> go.Figu
                 fig.add_trace(go.Scatter(x=xs, y=values, mode="lines+markers",
                                          name=("validation " if prefix else "training ") + metric,
                                          line=dict(dash=dash, color=ACCENT if not prefix else "#1f77b4")),
-                              row=1, col=col)
-    fig.update_xaxes(title="epoch", rangemode="tozero")
+                              row=row, col=1)
+    fig.update_xaxes(rangemode="tozero")
+    fig.update_xaxes(title="epoch", row=2, col=1)
     fig.update_yaxes(title="loss", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title="accuracy", range=[0, 1.02], tickformat=".0%", row=1, col=2)
-    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=70 if title else 10, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.04, x=0))
+    fig.update_yaxes(title="accuracy", range=[0, 1.02], tickformat=".0%", row=2, col=1)
+    fig.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=70 if title else 10, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
 
 

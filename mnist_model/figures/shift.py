@@ -80,8 +80,8 @@ def unit_bars(original: np.ndarray, moved: np.ndarray, height: int = 260) -> go.
     """A dense layer's units for the digit and for the moved digit, as paired bars."""
     units = np.arange(len(original))
     fig = go.Figure([
-        go.Bar(x=units, y=original, name="your digit", marker_color=MUTED,
-               hovertemplate="unit %{x}: %{y:.2f}<extra>your digit</extra>"),
+        go.Bar(x=units, y=original, name="the digit where it was", marker_color=MUTED,
+               hovertemplate="unit %{x}: %{y:.2f}<extra>where it was</extra>"),
         go.Bar(x=units, y=moved, name="moved digit", marker_color=DENSE_COLOR,
                hovertemplate="unit %{x}: %{y:.2f}<extra>moved digit</extra>"),
     ])

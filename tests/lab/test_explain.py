@@ -291,7 +291,7 @@ def test_page_shows_three_maps_with_conv_2_and_says_why(app):
     notes = [c.value for c in at.caption]
     assert any("wipes out the ink under it" in n and "probability of 7 falls, by up to" in n for n in notes)
     adds_up = next(n for n in notes if n.startswith("**Integrated gradients**"))
-    assert re.search(r"a black picture \(\d+\.\d%\) to yours \(>99\.9%\)", adds_up)
+    assert re.search(r"a black picture \(\d+\.\d%\) to this one \(>99\.9%\)", adds_up)
     assert re.search(r"The shares add up to (the whole change, )?\+\d+\.\d points", adds_up)
     assert "about" not in adds_up
     at.segmented_control(key="explain_layer_conv_1|conv_2|conv_3").set_value("conv_3").run()
