@@ -69,3 +69,14 @@ def test_the_job_says_when_a_stop_came_too_late(tmp_path):
         time.sleep(0.01)
     state = job.state()
     assert state.status == "done" and state.message.endswith(TOO_LATE) and "Saved as" in state.message
+
+
+def test_the_sidebar_curves_are_stacked_from_zero_with_the_legend_above():
+    from mnist_model.figures.common import training_curves
+
+    fig = training_curves({"x": [0.5, 1.0], "loss": [2.3, 0.5], "accuracy": [0.1, 0.9], "val_x": [1.0],
+                           "val_loss": [0.4], "val_accuracy": [0.92]})
+    assert fig.layout.yaxis.title.text == "loss" and fig.layout.yaxis.rangemode == "tozero"
+    assert fig.layout.yaxis2.title.text == "accuracy" and fig.layout.yaxis2.range[0] == 0
+    assert fig.layout.yaxis.domain[0] > fig.layout.yaxis2.domain[1]  # one above the other, not side by side
+    assert fig.layout.legend.y > 1 and fig.layout.xaxis2.title.text == "epoch"
