@@ -34,9 +34,10 @@ def explanation_panels(image: np.ndarray, overlays: list[Overlay], height: int =
     """The input in grey, once per overlay, each with its map laid over it, side by side.
 
     Each map is scaled to its own largest value, so a weak map still shows its shape;
-    hover gives the raw numbers.
+    hover gives the raw numbers. Each title breaks after its first word: on a phone three
+    one-line titles would run into each other.
     """
-    fig = make_subplots(rows=1, cols=len(overlays), subplot_titles=[o.title for o in overlays],
+    fig = make_subplots(rows=1, cols=len(overlays), subplot_titles=[o.title.replace(" ", "<br>", 1) for o in overlays],
                         horizontal_spacing=0.03)
     for col, overlay in enumerate(overlays, start=1):
         values = np.asarray(overlay.values, np.float32)

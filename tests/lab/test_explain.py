@@ -279,7 +279,7 @@ def test_every_map_works_for_any_model(zoo, name):
 
 def chart_titles(at: AppTest) -> list[str]:
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    return [a["text"] for a in spec["layout"]["annotations"]]
+    return [a["text"].replace("<br>", " ") for a in spec["layout"]["annotations"]]
 
 
 def test_page_shows_three_maps_with_conv_2_and_says_why(app):
