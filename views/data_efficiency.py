@@ -144,7 +144,8 @@ st.write("With few examples the convnet wins clearly. It slides the same small f
          "separate weight for every pixel, so it must see a stroke in each place to learn it there.")
 live = live_run().state()  # one look for the whole page, so the plot and the buttons agree
 collect_live_run(live)
-metric = "error" if kept_toggle("Show mistakes instead (log scale)", "data_efficiency_errors") else "accuracy"
+zoomed = kept_toggle("Zoom in: show the mistakes instead (log scale)", "data_efficiency_errors")
+metric = "error" if zoomed else "accuracy"
 st.plotly_chart(accuracy_vs_size(results, st.session_state.get(LIVE, []), metric), key="data_efficiency_plot")
 st.caption(recipe_note(results.plan, results.sizes[0]))
 with st.expander("The numbers"):
