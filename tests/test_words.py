@@ -76,7 +76,7 @@ def test_the_shift_page_says_left_and_the_probability_of_another_digit(app):
     assert "6 px left" in [c.caption for c in captions]
     assert not any("-6 px right" in c.caption for c in captions)
     at.selectbox(key="shift_digit").set_value(9).run()  # test image #0 is a 7: 9 is not its answer
-    caption = next(c.value for c in at.caption if c.value.startswith("Each square is your digit"))
+    caption = next(c.value for c in at.caption if c.value.startswith("Each square is the digit"))
     assert "the probability the network gives 9 (it reads the unmoved digit as 7)" in caption
     assert "still a 9" not in caption
 
