@@ -7,6 +7,7 @@ import uuid
 import streamlit as st
 
 from mnist_model.figures.data_efficiency import accuracy_vs_size
+from mnist_model.figures.numbers import points, visible
 from ui.classroom import students_locked
 from ui.current import kept_toggle
 from ui.data_efficiency import LIVE_SIZES, LiveRun, LiveRunState, bundled_results, live_run
@@ -27,7 +28,10 @@ def headline(results) -> None:
         with col.container(border=True, key=f"headline_{sizes[i]}"):
             st.markdown(f"**Trained on {sizes[i]:,} digits**")
             left, right = st.columns(2)
-            left.metric("Convnet", f"{conv[i]:.1%}", delta=f"{(conv[i] - dense[i]) * 100:+.1f} points",
+            ahead = conv[i] - dense[i]
+            left.metric("Convnet", f"{conv[i]:.1%}", delta=points(ahead, 1),
+                        delta_color="normal" if visible(ahead, 1) else "off",
+                        delta_arrow="auto" if visible(ahead, 1) else "off",
                         help="Share of the 10,000 test digits it got right, and how far ahead of the dense network.")
             right.metric("Dense network", f"{dense[i]:.1%}")
 
