@@ -34,14 +34,15 @@ def running_app(env: dict | None = None, timeout: float = 60.0):
 
 
 @contextlib.contextmanager
-def app_server(env: dict | None = None, timeout: float = 60.0):
-    """Like ``running_app``, yielding ``(url, process)`` for those who watch the server itself."""
+def app_server(env: dict | None = None, timeout: float = 60.0, log=None):
+    """Like ``running_app``, yielding ``(url, process)`` for those who watch the server itself;
+    ``log``, an open file, receives what the server prints (its warnings included)."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
            "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log or subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, timeout)

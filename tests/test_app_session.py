@@ -145,7 +145,7 @@ def test_an_uploaded_model_is_checked_prepared_then_selected_and_carded(app, tmp
     app.run()
     assert not app.exception
     active = app.session_state["model_path"]
-    assert active.endswith("b-model.keras") and "b-model" in app.sidebar.selectbox(key="model_path").options
+    assert active.endswith("/b-my-b model.keras") and "b-my-b model" in app.sidebar.selectbox(key="model_path").options
     assert any("now your active model" in s.value for s in app.sidebar.success)
     assert "Uploaded" in " ".join(c.value for c in app.sidebar.caption)
 

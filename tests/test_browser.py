@@ -126,9 +126,10 @@ def test_training_runs_stops_and_finishes_while_another_student_draws(browser, t
 
 
 def test_a_model_deleted_by_someone_else_mid_drawing_falls_back_with_a_sentence(browser, tmp_path, clear_digits):
+    from model_zoo import prepare_quickly
+
     from mnist_model.engine.network import build_convnet
     from mnist_model.engine.storage import delete_model
-    from model_zoo import prepare_quickly
 
     models = tmp_path / "models"
     models.mkdir()

@@ -37,12 +37,12 @@ def test_a_drawn_digit_is_shifted_and_both_networks_heatmaps_show(browser, app_u
     page.get_by_role("link", name="Shift a digit").click()
     main = page.locator("[data-testid='stMain']")
     main.get_by_text("Move the digit around").wait_for(timeout=60_000)
-    heatmaps = main.locator(".stPlotlyChart").filter(has_text="moved right (px)")
+    heatmaps = main.locator(".stPlotlyChart").filter(has_text="px to the left (-) or right (+)")
     heatmaps.nth(1).wait_for(timeout=30_000)
     assert heatmaps.count() == 2
     assert "classic: convnet" in heatmaps.nth(0).inner_text() and "dense: dense network" in heatmaps.nth(1).inner_text()
     assert "Input: drawing" in main.locator("[data-testid='stCaptionContainer']").first.inner_text()
     assert main.get_by_role("combobox", name="Probability of").input_value() == "the digit the convnet reads (3)"
-    assert "Over 50% sure it is a 3: the convnet at" in main.inner_text()
+    assert "A probability of 3 over 50%: the convnet at" in main.inner_text()
     assert page.locator("[data-testid='stException']").count() == 0
     page.close()

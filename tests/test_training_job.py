@@ -123,7 +123,7 @@ job.start(TrainConfig(epochs=2, filters=(4, 8, 8), dense_units=16, train_limit=6
 print("started", flush=True)
 while True:
     state = job.state()
-    print(state.status, state.message, flush=True)
+    print(state.status, state.stage or "-", state.message, flush=True)
     time.sleep(0.05)
 """
 
@@ -144,7 +144,7 @@ def test_killing_the_server_at_random_moments_never_breaks_a_model(tmp_path):
         delay = rng.uniform(0.0, 0.4) if target_save else rng.uniform(0.5, 6.0)
         started = time.monotonic()
         for line in server.stdout:
-            if target_save and line.startswith(("running Saving", "running Preparing")):
+            if target_save and line.startswith(("running saving", "running timeline")):
                 time.sleep(delay)
                 saving_hits += 1
                 break

@@ -20,6 +20,15 @@ def describe(current: CurrentInput) -> str:
     return f"{current.source} ({current.caption})" if current.caption else current.source
 
 
+def input_name(current: CurrentInput) -> str:
+    """The input as a sentence names it: "your drawing", "test image #12", "your image photo.png"."""
+    if current.source == "test digit":
+        return current.caption or "the test digit"
+    if current.source == "upload":
+        return f"your image {current.caption}".strip()
+    return "your drawing"
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _switchboard(path: str, mtime: float) -> Switchboard:
     board = Switchboard(resources.get_predictor(path).model)

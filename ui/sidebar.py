@@ -224,12 +224,13 @@ def training_controls() -> None:
         config = TrainConfig.for_recipe(recipe, epochs=epochs, batch_size=batch, optimizer=optimizer,
                                         augment=augment, validation_split=0.1)
         left, right = st.columns(2)
-        active = job.state().active
+        state = job.state()
         locked = students_locked()
-        left.button("Train", key="train", type="primary", width="stretch", disabled=active or locked,
+        left.button("Train", key="train", type="primary", width="stretch", disabled=state.active or locked,
                     on_click=_start, args=(job, config))
-        right.button("Stop", key="stop_training", width="stretch", disabled=not active or locked,
-                     on_click=job.stop)
+        right.button("Stop", key="stop_training", width="stretch", on_click=job.stop,
+                     disabled=not state.active or state.trained or locked,
+                     help="Every epoch is trained: too late to stop." if state.active and state.trained else None)
         if locked:
             st.caption("Your class is running, so only your teacher can start or stop training.")
 
@@ -250,8 +251,9 @@ def training_progress() -> None:
 
 
 def _poll_job() -> None:
-    """Shows the job; reruns the whole app when a job starts or ends, so the buttons, the
-    polling rate and the model picker catch up (also for users who did not start it)."""
+    """Shows the job; reruns the whole app when a job starts, has trained every epoch (Stop is
+    then too late) or ends, so the buttons, the polling rate and the model picker catch up
+    (also for users who did not start it)."""
     state = resources.training_job().state()
     if state.status != "idle":
         _show_state(state)
@@ -263,7 +265,7 @@ def _poll_job() -> None:
 
 
 def _marker(state: JobState) -> tuple:
-    return state.active, state.finished, _models_version()
+    return state.active, state.trained, state.finished, _models_version()
 
 
 def _models_version() -> tuple:
@@ -273,12 +275,25 @@ def _models_version() -> tuple:
     return resources.preparer().version, folder.stat().st_mtime if folder.exists() else 0.0
 
 
+STAGES = {"checking": "checking the epoch on held-out images",
+          "testing": "testing on the 10,000 test digits", "saving": "saving the model",
+          "timeline": "scoring each epoch's weights for How it learned"}  # what the worker does between batches
+
+
+def _progress_text(state: JobState, elapsed: float) -> str:
+    """Where the job is: the epoch and batch, or, after the last batch, what it does before it is done."""
+    epochs = state.config.epochs
+    if state.trained:
+        return f"All {epochs} epochs trained · {STAGES[state.stage]} · {elapsed:.0f} s"
+    checking = f" · {STAGES['checking']}" if state.stage == "checking" else ""
+    return (f"Epoch {min(state.epoch + 1, epochs)}/{epochs} · batch {state.step}/{state.steps or '?'}{checking}"
+            f" · {elapsed:.0f} s")
+
+
 def _show_state(state: JobState) -> None:
-    config = state.config
     elapsed = (state.finished or time.time()) - (state.started or time.time())
     if state.active:
-        st.progress(state.fraction, text=f"Epoch {min(state.epoch + 1, config.epochs)}/{config.epochs}"
-                                         f" · batch {state.step}/{state.steps or '?'} · {elapsed:.0f} s")
+        st.progress(state.fraction, text=_progress_text(state, elapsed))
         if state.message:
             st.caption(state.message)
     elif state.status == "done":

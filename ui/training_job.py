@@ -12,6 +12,9 @@ from mnist_model.engine.config import TrainConfig
 from .worker_process import SharedJob, WorkerProcess
 
 LEASE_RENEW_S = 10  # how often a running job renews the class store's lease (which lapses after 60 s)
+FINISHING = ("testing", "saving", "timeline")  # the stages after the last batch, when a Stop comes too late
+TOO_LATE = ("Your Stop came too late: every epoch was already trained, so the model was tested and saved all the "
+            "same. Delete it in the sidebar if you do not want it.")
 
 
 @dataclass
@@ -24,6 +27,7 @@ class JobState:
     step: int = 0  # batches finished in the current epoch
     steps: int = 0  # batches per epoch
     curves: dict[str, list[float]] = field(default_factory=dict)  # x, loss, accuracy, val_x, val_loss, ...
+    stage: str = ""  # between batches: "checking", then after the last epoch "testing", "saving", "timeline"
     message: str = ""
     model_path: str | None = None
     test_accuracy: float | None = None
@@ -35,7 +39,14 @@ class JobState:
         return self.status in ("running", "stopping")
 
     @property
+    def trained(self) -> bool:
+        """Every epoch is trained and the model is being tested and saved: too late to stop."""
+        return self.stage in FINISHING
+
+    @property
     def fraction(self) -> float:
+        if self.trained:
+            return 1.0
         if not self.config or not self.steps:
             return 0.0
         return min(1.0, (self.epoch + self.step / self.steps) / self.config.epochs)
@@ -95,6 +106,10 @@ class TrainingJob(SharedJob):
         message = outcome.get("message", "")
         if outcome.get("crashed"):
             message += " The previous models are untouched."
+        with self._lock:
+            stopped = self._state.status == "stopping"
+        if outcome["event"] == "done" and (outcome.get("stop_too_late") or stopped):
+            message = f"{message} {TOO_LATE}"
         extra = {k: outcome[k] for k in ("model_path", "test_accuracy") if k in outcome}
         self._release()
         self._finish(outcome["event"], message, **extra)
@@ -104,7 +119,7 @@ class TrainingJob(SharedJob):
         with self._lock:
             state = self._state
             if kind == "begin":
-                state.epoch, state.step, state.steps = event["epoch"], 0, event["steps"]
+                state.epoch, state.step, state.steps, state.stage = event["epoch"], 0, event["steps"], ""
             elif kind == "batch":
                 state.step = event["step"]
             elif kind == "epoch":
@@ -112,12 +127,12 @@ class TrainingJob(SharedJob):
             elif kind in ("point", "val"):
                 for name, value in event.items():
                     state.curves.setdefault(name, []).append(value)
-            elif kind == "saving":
-                state.message = {"timeline": "Scoring each epoch's weights for the training timeline ..."
-                                 }.get(event.get("what"), "Saving the model ...")
-                return
+            elif kind in ("checking", "testing", "saving"):
+                state.stage = event.get("what", kind)  # saving: the model, then ("timeline") its epochs
             if state.status == "running":
                 state.message = ""
+            elif state.status == "stopping" and state.trained:
+                state.message = "Too late to stop: every epoch is trained; the model is being tested and saved."
 
     def _finish(self, status: str, message: str, **extra) -> None:
         with self._lock:

@@ -11,6 +11,10 @@ from mnist_model.figures.common import architecture_diagram
 from ui.current import active_model_path, predictor
 from ui.text import plain
 
+NOTES = ("The bundled convnet is listing 5.1 of François Chollet's book *Deep Learning with Python*. This app "
+         "started from a set of notes that teach that listing and print its `model.summary()` table: below, "
+         "*the notes*. Checking their numbers by hand turns up a slip.")
+
 st.title("Architecture")
 model = predictor().model
 rows = summary_rows(model)
@@ -59,9 +63,10 @@ def _slip_table(rows: list[dict], which: str) -> "pd.io.formats.style.Styler":
                              * len(row), axis=1)
 
 
-st.subheader("The notes' own numbers")
+st.subheader("A slip in the notes")
 slip = _notes_slip()
 printed_total, text_total = (sum(r[f"{w}_params"] for r in slip) for w in ("printed", "text"))
+st.markdown(NOTES)
 st.markdown("The notes say conv_3 outputs **(3, 3, 64)**, flattened to **576** numbers. But the summary they "
             "print counts **36,351** parameters for conv_3, a flatten of **567** and **36,352** for the dense "
             "layer. Those are the numbers of a conv_3 with **63** filters: a slip in the notes. "
@@ -69,7 +74,7 @@ st.markdown("The notes say conv_3 outputs **(3, 3, 64)**, flattened to **576** n
 left, right = st.columns(2)
 left.markdown(f"**As printed in the notes** (conv_3 with 63 filters): {printed_total:,} parameters")
 left.dataframe(_slip_table(slip, "printed"), hide_index=True, width="stretch")
-right.markdown(f"**As the text says** (conv_3 with 64 filters, this app's model): {text_total:,} parameters")
+right.markdown(f"**As the notes' text says** (conv_3 with 64 filters, this app's model): {text_total:,} parameters")
 right.dataframe(_slip_table(slip, "text"), hide_index=True, width="stretch")
 st.markdown("- conv_3: (3 × 3 × 64 + 1) × **63** = 577 × 63 = **36,351**, against 577 × 64 = 36,928\n"
             "- flatten: 3 × 3 × **63** = **567**, against 3 × 3 × 64 = 576\n"

@@ -7,6 +7,7 @@ import uuid
 import streamlit as st
 
 from mnist_model.figures.data_efficiency import accuracy_vs_size
+from mnist_model.figures.numbers import points, visible
 from ui.classroom import students_locked
 from ui.current import kept_toggle
 from ui.data_efficiency import LIVE_SIZES, LiveRun, LiveRunState, bundled_results, how_long, live_run, time_left
@@ -27,14 +28,18 @@ def headline(results) -> None:
         with col.container(border=True, key=f"headline_{sizes[i]}"):
             st.markdown(f"**Trained on {sizes[i]:,} digits**")
             left, right = st.columns(2, wrap=False)  # the two networks side by side, on a phone too
-            left.metric("Convnet", f"{conv[i]:.1%}", delta=f"{(conv[i] - dense[i]) * 100:+.1f} points",
+            ahead = conv[i] - dense[i]
+            left.metric("Convnet", f"{conv[i]:.1%}", delta=points(ahead, 1),
+                        delta_color="normal" if visible(ahead, 1) else "off",
+                        delta_arrow="auto" if visible(ahead, 1) else "off",
                         help="Share of the 10,000 test digits it got right, and how far ahead of the dense network.")
             right.metric("Dense network", f"{dense[i]:.1%}")
 
 
 def recipe_note(plan, smallest: int) -> str:
     few_steps = math.ceil(smallest / plan.batch_size) * plan.epochs
-    return (f"Each network practised with the notes' recipe for {plan.epochs} passes over its digits or "
+    return (f"Each network practised with the seed recipe (listing 5.1 as published: RMSprop, no augmentation) "
+            f"for {plan.epochs} passes over its digits or "
             f"{plan.min_steps:,} steps, whichever is longer: {plan.epochs} passes over {smallest:,} digits are only "
             f"{few_steps} steps, and we would be measuring too little practice instead of too few examples. "
             f"Dots are single runs (each with its own random pick of digits), lines their average.")
@@ -136,7 +141,8 @@ st.write("With few examples the convnet wins clearly. It slides the same small f
          "separate weight for every pixel, so it must see a stroke in each place to learn it there.")
 live = live_run().state()  # one look for the whole page, so the plot and the buttons agree
 collect_live_run(live)
-metric = "error" if kept_toggle("Show mistakes instead (log scale)", "data_efficiency_errors") else "accuracy"
+zoomed = kept_toggle("Zoom in: show the mistakes instead (log scale)", "data_efficiency_errors")
+metric = "error" if zoomed else "accuracy"
 st.plotly_chart(accuracy_vs_size(results, st.session_state.get(LIVE, []), metric), key="data_efficiency_plot")
 st.caption(recipe_note(results.plan, results.sizes[0]))
 with st.expander("The numbers"):

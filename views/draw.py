@@ -6,6 +6,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_model.engine.preprocess import UPLOAD_TYPES, ImageError, canvas_to_mnist, doubts, read_upload
 from mnist_model.figures.common import pixels, preprocessing_steps, probability_bars
+from mnist_model.figures.numbers import percent
 from mnist_model.lab.familiarity import UNFAMILIAR
 from ui import resources
 from ui.classroom import send_to_class
@@ -19,6 +20,7 @@ DEFAULT_PEN = 18
 NETWORK_VIEW = 280  # px: the 28x28 input at 10x
 SOURCES = ["Draw", "Test digit", "Upload"]
 UNSURE_BELOW = 0.6  # top probability under which the page says it is not sure
+STEP_SOURCES = {"drawing": "your drawing", "test digit": "the test digit", "upload": "your image"}  # step 1's title
 
 st.title("Draw a digit")
 source = st.segmented_control("Input", SOURCES, default=kept("input_source", "Draw"), required=True,
@@ -112,39 +114,51 @@ def read_uploaded(upload) -> dict:
             "input": CurrentInput("upload", canvas_to_mnist(read.image), caption=plain(name))}
 
 
-def show_prediction(current: CurrentInput | None) -> np.ndarray | None:
-    """The answer in words, big; returns the probabilities (None when there is nothing to read)."""
+def show_prediction(current: CurrentInput | None) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """The answer in words, big; returns the probabilities (None when there is nothing to read) and
+    the doubts said about the input."""
     with st.container(key="prediction"):
         if current is None or current.prep.empty:
             hint = {"Draw": "Draw a digit on the black canvas: the network guesses when you lift the pen.",
                     "Upload": "Upload an image of a single digit.",
                     "Test digit": "Pick a test digit."}[source]
             st.info(hint if current is None or source == "Draw" else "The image looks empty: no digit to read.")
-            return None
+            return None, ()
         probs = predictor().probabilities(current.prep.image)
         order = np.argsort(probs)[::-1]
         digit, confidence = int(order[0]), float(probs[order[0]])
         st.markdown(f"# Prediction: {digit}")
-        if confidence < UNSURE_BELOW:
-            st.warning(f"Not sure: {digit} or {int(order[1])}? ({confidence:.0%} vs {probs[order[1]]:.0%})")
-        else:
-            st.markdown(f"**{confidence:.1%}** confident")
-        if current.source != "test digit":
-            said = doubts(current.prep)
-            familiar = resources.familiarity_check(active_model_path())
-            if not said and familiar is not None and familiar.unfamiliar(current.prep.image):
-                said = (UNFAMILIAR,)
+        said = input_doubts(current)
+        if said:  # no certainty beside a warning that the answer means little
             for doubt in said:
                 st.warning(doubt, icon=":material/help:")
+        elif confidence < UNSURE_BELOW:
+            st.warning(f"Not sure: {digit} or {int(order[1])}? ({percent(confidence, 0)} vs "
+                       f"{percent(probs[order[1]], 0)})")
+        else:
+            st.markdown(f"**{percent(confidence)}** confident")
         if current.label is not None:
             verdict = "right" if current.label == digit else "wrong"
             st.markdown(f"True label: **{current.label}** · the network is {verdict}.")
-    return probs
+    return probs, said
 
 
-def show_probabilities(probs: np.ndarray | None) -> None:
+def show_probabilities(probs: np.ndarray | None, said: tuple[str, ...] = ()) -> None:
     if probs is not None:
-        st.plotly_chart(probability_bars(probs), key="probabilities", config={"displayModeBar": False})
+        title = "What it would answer, however little that means" if said else "Probability of each digit"
+        st.plotly_chart(probability_bars(probs, title=title), key="probabilities", config={"displayModeBar": False})
+
+
+def input_doubts(current: CurrentInput) -> tuple[str, ...]:
+    """Why the answer may mean little: not one digit, or unlike the digits the model learnt from.
+    A test digit is an MNIST digit: no doubt to raise."""
+    if current.source == "test digit":
+        return ()
+    said = doubts(current.prep)
+    familiar = resources.familiarity_check(active_model_path())  # None while the model is being prepared
+    if not said and familiar is not None and familiar.unfamiliar(current.prep.image):
+        said = (UNFAMILIAR,)
+    return said
 
 
 def what_the_network_sees(current: CurrentInput | None) -> None:
@@ -159,9 +173,11 @@ def what_the_network_sees(current: CurrentInput | None) -> None:
                 st.image(pixels(predictor().saliency(current.prep.image), scale=1, colormap="hot"),
                          caption="Bright: the ink that pushed the network towards its answer", width=NETWORK_VIEW)
         if kept_toggle("Show the preprocessing steps", "show_steps"):
+            already = (" A test digit was made this way already, so the steps change it very little."
+                       if current.source == "test digit" else "")
             st.caption("As MNIST was made: crop to the ink, fit into a 20x20 box keeping the aspect "
-                       "ratio, then centre the centre of mass in a 28x28 image.")
-            st.plotly_chart(preprocessing_steps(current.prep), key="steps")
+                       f"ratio, then centre the centre of mass in a 28x28 image.{already}")
+            st.plotly_chart(preprocessing_steps(current.prep, source=STEP_SOURCES[current.source]), key="steps")
 
 
 @st.fragment
@@ -173,9 +189,9 @@ def input_and_answer() -> None:
         current = make()
         set_input(current)
     with right:  # on a phone the columns stack: the answer comes right under the canvas
-        probs = show_prediction(current)
+        probs, said = show_prediction(current)
         send_to_class(current)  # before the bars: a student in a class sends without scrolling
-        show_probabilities(probs)
+        show_probabilities(probs, said)
     what_the_network_sees(current)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.figures.evaluation import class_accuracy_bars, confusion_heatmap, digit_tile, selected_cell
+from mnist_model.figures.numbers import percent
 from mnist_model.lab.evaluation import Evaluation
 from ui import evaluation as evaluations
 from ui import resources
@@ -19,7 +20,7 @@ TILE = 80  # a gallery digit's width in pixels
 
 def sure(confidence: float) -> str:
     """How sure the model was, never rounded up to 100%."""
-    return ">99%" if confidence > 0.99 else f"{confidence:.0%}"
+    return percent(confidence, 0)
 
 
 def gallery(result: Evaluation, indices: np.ndarray, captions: list[str]) -> None:
@@ -35,8 +36,8 @@ def scores(result: Evaluation) -> None:
     wrong.metric("Mistakes", f"{len(result.misclassified):,}", f"of {result.n:,} test digits",
                     delta_color="off", delta_arrow="off")
     digit = int(np.nanargmin(result.per_class_accuracy))
-    hardest.metric("Hardest digit", str(digit), f"{result.per_class_accuracy[digit]:.1%} read right",
-                   delta_color="off", delta_arrow="off")
+    read_right = percent(result.per_class_accuracy[digit], 1, exact=True)
+    hardest.metric("Hardest digit", str(digit), f"{read_right} read right", delta_color="off", delta_arrow="off")
     st.plotly_chart(class_accuracy_bars(result.per_class_accuracy), key="eval_classes",
                     config={"displayModeBar": False})
 

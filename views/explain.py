@@ -3,10 +3,12 @@
 import numpy as np
 import streamlit as st
 
-from mnist_model.figures.explain import Overlay, explanation_panels, percent
+from mnist_model.figures.explain import Overlay, explanation_panels, point_labels
+from mnist_model.figures.numbers import percent, points
 from mnist_model.lab.explain import (
     MIN_CAM_SIDE,
     OCCLUSION_PATCH,
+    Attribution,
     cam_layer,
     grad_cam,
     integrated_gradients,
@@ -19,7 +21,8 @@ from ui import resources
 from ui.ask import describe, switchboard
 from ui.current import active_model_path, input_or_test_digit, predictor
 
-PATCHES = (4, 6, 8, 10)  # side of the grey square a student can pick, in pixels
+PATCHES = (4, 6, 8, 10)  # side of the square a student can pick, in pixels
+ADDS_UP = 0.01  # integrated gradients' shares within a point of the change "add up"; further off, "about"
 
 
 def pick_digit(read: int, label: int | None) -> int:
@@ -47,26 +50,50 @@ def pick_cam_layer(convs: list[str], shapes: dict[str, tuple]) -> str:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _maps(model_key: tuple, image: np.ndarray, digit: int, layer: str | None, patch: int) -> list[np.ndarray]:
+def _maps(model_key: tuple, image: np.ndarray, digit: int, layer: str | None,
+          patch: int) -> tuple[np.ndarray | None, np.ndarray, Attribution]:
     """The three maps, kept per input, so changing a choice and changing it back costs nothing."""
     model = resources.get_predictor(model_key[0]).model
     cam = on_pixels(grad_cam(model, image, digit, layer), model, layer) if layer else None
     drops = occlusion(switchboard(model_key[0]).probabilities, image, digit, patch=patch)
-    return [cam, drops, spread(integrated_gradients(model, image, digit))]
+    return cam, drops, integrated_gradients(model, image, digit)
 
 
-def show_maps(image: np.ndarray, digit: int, layer: str | None, patch: int) -> None:
-    cam, drops, shares = _maps(resources.model_key(active_model_path()), image, digit, layer, patch)
-    overlays = [Overlay(f"Occlusion ({patch}x{patch} grey square)", drops, True, "covering it costs %{z:+.1%}"),
-                Overlay("Integrated gradients", shares, True, "share %{z:+.2%}")]
+def occlusion_note(drops: np.ndarray, digit: int) -> str:
+    worst, best = float(drops.max()), float(-drops.min())
+    if worst < 0.01:
+        return (f"**Occlusion**: a square of black paper slides over the picture and wipes out the ink under it. "
+                f"Wherever it goes, the probability of {digit} moves less than a point: try a bigger square.")
+    helps = f"; blue: without the ink there, {digit} gets likelier" if best >= 0.01 else ""
+    return (f"**Occlusion**: a square of black paper slides over the picture and wipes out the ink under it. "
+            f"Red: without the ink there, the probability of {digit} falls, by up to {points(worst, 1)[1:]}"
+            f"{helps}. Over empty paper the square changes nothing, so the colours gather around the ink.")
+
+
+def gradients_note(attribution: Attribution, digit: int, probability: float) -> str:
+    total, change = float(attribution.shares.sum(dtype=np.float64)), attribution.change
+    if points(total, 1) == points(change, 1):
+        adds = f"The shares add up to the whole change, {points(change, 1)}."
+    elif attribution.gap <= ADDS_UP:
+        adds = f"The shares add up to {points(total, 1)}, within a point of the whole change ({points(change, 1)})."
+    else:
+        adds = f"The shares add up to only about the whole change: {points(total, 1)} of {points(change, 1)}."
+    return (f"**Integrated gradients**: each piece of ink's share of the probability of {digit}, on the way from "
+            f"a black picture ({percent(probability - change)}) to this one ({percent(probability)}). Red pieces "
+            f"pushed towards {digit}, blue ones away; empty paper gets no share. {adds}")
+
+
+def show_maps(image: np.ndarray, digit: int, probability: float, layer: str | None, patch: int) -> None:
+    cam, drops, attribution = _maps(resources.model_key(active_model_path()), image, digit, layer, patch)
+    shares = spread(attribution.shares)
+    overlays = [Overlay(f"Occlusion ({patch}x{patch} square)", drops, True, "%{text}", point_labels(
+                    drops, f"without this ink: {digit} {{points}} less likely", f"without this ink: {digit} "
+                    "{points} likelier")),
+                Overlay("Integrated gradients", shares, True, "%{text}", point_labels(
+                    shares, f"share: {{points}} for {digit}", f"share: {{points}} against {digit}", 2))]
     if cam is not None:
         overlays.insert(0, Overlay(f"Grad-CAM on {layer}", cam, False, "%{z:.0%} of the strongest"))
-    worst = float(drops.max())
-    notes = [f"**Occlusion**: a grey square slides over the picture. Red: covering there lowers the probability "
-             f"of {digit}, by up to {percent(max(worst, 0.0))}; blue: covering there raises it."
-             + (" No square changes the answer much: try a bigger one." if worst < 0.01 else ""),
-             f"**Integrated gradients**: each piece of ink's share of the probability of {digit}. Red pieces "
-             f"pushed towards {digit}, blue ones away; empty paper gets no share."]
+    notes = [occlusion_note(drops, digit), gradients_note(attribution, digit, probability)]
     if cam is not None:
         notes.insert(0, f"**Grad-CAM**: where {layer}'s filters that speak for {digit} found their patterns. "
                         "Yellow: the strongest evidence." if cam.max() > 0 else
@@ -86,7 +113,7 @@ image = current.prep.image
 pred = predictor()
 probs = pred.probabilities(image)
 read = int(probs.argmax())
-st.caption(f"Input: {describe(current)} · the network reads **{read}** ({probs[read]:.0%} sure). "
+st.caption(f"Input: {describe(current)} · the network reads **{read}** ({percent(probs[read], 0)} sure). "
            "Three different ways of asking which parts of the picture made it say so.")
 choose_digit, choose_layer, choose_patch = st.columns([1, 2, 1])
 with choose_digit:
@@ -101,6 +128,6 @@ with choose_layer:
         st.info("This model has no convolution layers, so there is no Grad-CAM map: it needs a layer of "
                 "filters that slide over the picture. The other two maps work for any model.")
 with choose_patch:
-    patch = st.select_slider("Grey square (pixels)", PATCHES, value=OCCLUSION_PATCH, key="explain_patch")
+    patch = st.select_slider("Occlusion square (pixels)", PATCHES, value=OCCLUSION_PATCH, key="explain_patch")
 st.markdown(f"Probability of **{digit}**: {percent(probs[digit])}")
-show_maps(image, digit, layer, patch)
+show_maps(image, digit, float(probs[digit]), layer, patch)

@@ -5,7 +5,9 @@ import streamlit as st
 
 from mnist_model.engine.network import format_shape
 from mnist_model.figures.common import digit_image, map_grid, probability_bars, vector_strip
+from mnist_model.figures.numbers import percent
 from mnist_model.lab.inspection import feature_maps, training_only_layers
+from ui.ask import describe
 from ui.current import CurrentInput, input_or_test_digit, predictor
 
 NO_MAPS = ("No layer of this model outputs an image, so there are no feature maps to show: it has no "
@@ -59,8 +61,8 @@ training_only = training_only_layers(pred.model)
 maps = {name: m for name in inner if (m := feature_maps(acts[name])) is not None}
 
 how_to_read = " Each small square is one channel: where it is bright, the filter found its pattern." if maps else ""
-st.caption(f"Input: {current.source} {current.caption} · predicted **{int(probs.argmax())}** "
-           f"({probs.max():.0%}).{how_to_read}")
+st.caption(f"Input: {describe(current)} · predicted **{int(probs.argmax())}** "
+           f"({percent(probs.max(), 0)}).{how_to_read}")
 if not maps:
     st.info(NO_MAPS)
 shared = zoom_panel(current, maps, acts) if maps else True

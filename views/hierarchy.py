@@ -70,7 +70,10 @@ def show_unit(current: CurrentInput, rows, layers: list[str]) -> None:
 def unit_slider(label: str, units: int, key: str) -> int:
     if units == 1:  # a slider needs two ends
         return 0
-    return st.slider(label, 0, units - 1, units // 2, key=key)
+    # the start goes into the session state, not the slider: a click on the map sets that state too, and a
+    # widget given both a value and a state makes Streamlit warn (rf_row_conv_3 in the server log)
+    st.session_state.setdefault(key, units // 2)
+    return st.slider(label, 0, units - 1, key=key)
 
 
 @st.fragment

@@ -7,10 +7,12 @@ import streamlit as st
 
 from mnist_model.engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
 from mnist_model.figures.common import pixels
-from mnist_model.figures.shift import accuracy_curves, equivariance_maps, shift_heatmap, unit_bars
+from mnist_model.figures.numbers import percent
+from mnist_model.figures.shift import accuracy_curves, equivariance_maps, movement, shift_heatmap, unit_bars
 from mnist_model.lab.inspection import conv_layer_names
 from mnist_model.lab.shift import MAX_SHIFT, conv_equivariance, hidden_units, shift_image, similarity
 from ui import invariance, resources
+from ui.ask import describe
 from ui.current import active_model_path, input_or_test_digit, predictor
 from ui.text import plain
 
@@ -28,9 +30,8 @@ def model_pair() -> tuple[Path, Path]:
     return PRETRAINED_MODEL, active_model_path()
 
 
-def pick_digit(image: np.ndarray, conv: Path, label: int | None) -> int:
+def pick_digit(read: int, label: int | None) -> int:
     """The digit whose probability is mapped: the convnet's reading of the unmoved input unless chosen."""
-    read = int(invariance.probabilities(conv)(image[None]).argmax())
     options = [None, *range(10)]
     choice = st.columns([1, 2])[0].selectbox(
         "Probability of", options, key="shift_digit",
@@ -39,10 +40,13 @@ def pick_digit(image: np.ndarray, conv: Path, label: int | None) -> int:
     return read if choice is None else choice
 
 
-def heatmaps(image: np.ndarray, conv: Path, dense: Path, digit: int) -> None:
+
+def heatmaps(image: np.ndarray, conv: Path, dense: Path, digit: int, read: int) -> None:
     st.subheader("Move the digit around")
-    st.caption(f"Each square is your digit moved that many pixels (up to {MAX_SHIFT} each way) and its colour is how "
-               f"sure the network is that it is still a {digit}. The ring marks the digit where it was.")
+    what = (f"how sure the network is that it is still a {digit}" if digit == read else
+            f"the probability the network gives {digit} (it reads the unmoved digit as {read})")
+    st.caption(f"Each square is the digit moved that many pixels (up to {MAX_SHIFT} each way) and its colour is "
+               f"{what}. The ring marks the digit where it was.")
     grids = [invariance.grid(path, image, digit) for path in (conv, dense)]
     columns = st.columns(2)
     for column, grid_, path, kind, key in zip(columns, grids, (conv, dense), ("convnet", "dense network"),
@@ -50,24 +54,24 @@ def heatmaps(image: np.ndarray, conv: Path, dense: Path, digit: int) -> None:
         column.plotly_chart(shift_heatmap(grid_, digit, f"{path.stem}: {kind}"), key=key,
                             config={"displayModeBar": False})
     kept = [int((g > SURE).sum()) for g in grids]
-    st.caption(f"Over {SURE:.0%} sure it is a {digit}: the convnet at **{kept[0]}** of {grids[0].size} positions, "
-               f"the dense network at **{kept[1]}**.")
+    st.caption(f"A probability of {digit} over {SURE:.0%}: the convnet at **{kept[0]}** of {grids[0].size} "
+               f"positions, the dense network at **{kept[1]}**.")
 
 
 @st.fragment
 def one_shift(image: np.ndarray, conv: Path, dense: Path) -> None:
     st.subheader("Pick one shift")
     right, down = st.columns(2)
-    dx = right.slider("Move right (px)", -MAX_SHIFT, MAX_SHIFT, 4, key="shift_dx")
-    dy = down.slider("Move down (px)", -MAX_SHIFT, MAX_SHIFT, 3, key="shift_dy")
+    dx = right.slider("Left (-) or right (+), px", -MAX_SHIFT, MAX_SHIFT, 4, key="shift_dx")
+    dy = down.slider("Up (-) or down (+), px", -MAX_SHIFT, MAX_SHIFT, 3, key="shift_dy")
     moved = shift_image(image, dx, dy)
     picture, conv_col, dense_col = st.columns(3)
     with picture.container(key="network_view_shift"):  # the style shows these pictures pixel by pixel
-        st.image(pixels(moved, scale=1), caption=f"moved {dx} px right, {dy} px down", width=PICTURE)
+        st.image(pixels(moved, scale=1), caption=movement(dx, dy), width=PICTURE)
     for column, path, kind in ((conv_col, conv, "convnet"), (dense_col, dense, "dense network")):
         probs = invariance.probabilities(path)(moved[None])[0]
-        column.metric(f"{plain(path.stem)} ({kind}) reads", str(int(probs.argmax())), f"{probs.max():.0%} sure",
-                      delta_color="off", delta_arrow="off")
+        column.metric(f"{plain(path.stem)} ({kind}) reads", str(int(probs.argmax())),
+                      f"{percent(probs.max(), 0)} sure", delta_color="off", delta_arrow="off")
     equivariance(image, conv, dx, dy)
     dense_units(image, dense, dx, dy)
 
@@ -81,8 +85,8 @@ def equivariance(image: np.ndarray, conv: Path, dx: int, dy: int) -> None:
                 "so its maps cannot be compared pixel by pixel.")
         return
     channel = int(result.shifted.max(axis=(1, 2)).argmax())
-    titles = ("of the moved digit", "of your digit, then moved", "difference (white: none)")
-    st.caption(f"{result.layer}, channel {channel}: the first layer's map of the moved digit is the map of your digit, "
+    titles = ("of the moved digit", "of the digit, then moved", "difference (white: none)")
+    st.caption(f"{result.layer}, channel {channel}: the first layer's map of the moved digit is the map of the digit, "
                f"moved the same way. The same filter slides over every spot, so it finds a stroke wherever it is.")
     figures = equivariance_maps(result.of_shifted[channel], result.shifted[channel], result.inside, titles)
     for i, (column, figure) in enumerate(zip(st.columns(3), figures)):  # on a phone, one under another
@@ -100,7 +104,7 @@ def dense_units(image: np.ndarray, dense: Path, dx: int, dy: int) -> None:
         return
     st.caption("Each unit of the dense network is wired to fixed pixels, so moved ink lands on other weights and "
                f"the units answer differently: the pattern of its {len(original)} units matches only "
-               f"**{similarity(original, moved):.0%}** (100% would be unchanged).")
+               f"**{percent(similarity(original, moved), 0, exact=True)}** (100% would be unchanged).")
     st.plotly_chart(unit_bars(original, moved), key="shift_units", config={"displayModeBar": False})
 
 
@@ -112,8 +116,8 @@ def curves(conv: Path, dense: Path) -> None:
         return
     at = min(6, int(result.shifts[-1]))
     st.caption(f"Every MNIST test digit moved the same number of pixels in a random direction. At {at} px the "
-               f"convnet still reads **{result.conv_accuracy[at]:.0%}** of them, the dense network "
-               f"**{result.dense_accuracy[at]:.0%}**.")
+               f"convnet still reads **{percent(result.conv_accuracy[at], 0, exact=True)}** of them, the dense "
+               f"network **{percent(result.dense_accuracy[at], 0, exact=True)}**.")
     st.plotly_chart(accuracy_curves(result.shifts, result.conv_accuracy, result.dense_accuracy,
                                     f"{conv.stem} (convnet)", f"{dense.stem} (dense)"),
                     key="shift_curves", config={"displayModeBar": False})
@@ -122,10 +126,11 @@ def curves(conv: Path, dense: Path) -> None:
 st.title("Shift a digit")
 current = input_or_test_digit()
 conv_path, dense_path = model_pair()
-st.caption(f"Input: {plain(current.caption) or current.source}. A convnet (**{plain(conv_path.stem)}**) against "
+st.caption(f"Input: {describe(current)}. A convnet (**{plain(conv_path.stem)}**) against "
            f"a dense network with about as many weights (**{plain(dense_path.stem)}**): what happens when the digit "
            f"moves?")
-chosen = pick_digit(current.prep.image, conv_path, current.label)
-heatmaps(current.prep.image, conv_path, dense_path, chosen)
+reading = int(invariance.probabilities(conv_path)(current.prep.image[None]).argmax())
+chosen = pick_digit(reading, current.label)
+heatmaps(current.prep.image, conv_path, dense_path, chosen, reading)
 one_shift(current.prep.image, conv_path, dense_path)
 curves(conv_path, dense_path)

@@ -5,7 +5,8 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.engine.inference import softmax
-from mnist_model.figures.explain import before_after_bars, percent, ranking_bars
+from mnist_model.figures.explain import before_after_bars, ranking_bars
+from mnist_model.figures.numbers import percent, points, visible
 from mnist_model.lab.knockout import Switchboard, lead
 from ui import ask, resources
 from ui.current import active_model_path, input_or_test_digit, keep, kept
@@ -59,11 +60,21 @@ def choose_switches(board: Switchboard, model_key: tuple, off: dict[str, list[in
     return layer
 
 
+def switched_off_text(board: Switchboard, off: dict[str, list[int]]) -> str:
+    """Every switched-off unit in words, layer by layer: the chips above show only a few."""
+    parts = [f"{layer} {unit_word(board, layer, len(units))} {', '.join(map(str, sorted(units)))}"
+             for layer, units in off.items() if units]
+    if not parts:
+        return "Everything is switched on."
+    total = sum(len(units) for units in off.values())
+    return f"Switched off ({total} in all): {'; '.join(parts)}."
+
+
 def standing(digit: int, ahead: float) -> str:
-    """Where ``digit`` stands against the others, in points of score."""
+    """Where ``digit``'s score stands against the others' (scores, not "points": those are percentages')."""
     if ahead >= 0:
-        return f"{digit} is {ahead:.1f} points of score ahead of the next best digit"
-    return f"{digit} is {-ahead:.1f} points of score behind the top digit"
+        return f"{digit}'s score is {ahead:.1f} above the next best digit's"
+    return f"{digit}'s score is {-ahead:.1f} below the top digit's"
 
 
 def show_answer(board: Switchboard, image: np.ndarray, off: dict[str, list[int]]) -> None:
@@ -71,17 +82,22 @@ def show_answer(board: Switchboard, image: np.ndarray, off: dict[str, list[int]]
     p_before, p_after = softmax(before.astype(np.float64)), softmax(after.astype(np.float64))
     was, now = int(before.argmax()), int(after.argmax())
     left, right = st.columns(2)
-    left.metric("All switched on, it reads", str(was), f"{percent(p_before[was])} sure", delta_color="off")
+    left.metric("All switched on, it reads", str(was), f"{percent(p_before[was])} sure", delta_color="off",
+                delta_arrow="off")
     change = p_after[was] - p_before[was]
     if any(off.values()):
-        right.metric("With yours switched off, it reads", str(now),
-                     f"{'+' if change >= 0 else '-'}{percent(abs(change))} for {was}", delta_color="normal")
+        right.metric("With yours switched off, it reads", str(now), f"{points(change, 1)} for {was}",
+                     delta_color="normal" if visible(change, 1) else "off",
+                     delta_arrow="auto" if visible(change, 1) else "off",
+                     help=f"The probability of {was}: {percent(p_before[was])} with everything on, "
+                          f"{percent(p_after[was])} with yours switched off.")
         st.caption(f"All on, {standing(was, lead(before, was))}; with yours off, {standing(was, lead(after, was))}.")
     else:
-        right.metric("With yours switched off, it reads", str(now), "nothing switched off yet", delta_color="off")
+        right.metric("With yours switched off, it reads", str(now), "nothing switched off yet", delta_color="off",
+                     delta_arrow="off")
         st.caption(f"All on, {standing(was, lead(before, was))}.")
-    st.caption("The softmax turns scores into probabilities: 7 points ahead or more is over 99% sure, so the "
-               "probability only moves once the lead is small.")
+    st.caption("The softmax turns scores into probabilities: a score 7 or more above all the others is over 99% "
+               "sure, so the probability only moves once the lead is small.")
     st.plotly_chart(before_after_bars(p_before, p_after), key="knockout_bars", config={"displayModeBar": False})
 
 
@@ -92,8 +108,10 @@ def show_accuracy(off: dict[str, list[int]]) -> None:
         return
     with st.spinner("Reading 10,000 test digits ..."):  # only the first time for this model and these switches
         measured, base = ask.measure_accuracy(path, off), ask.measure_accuracy(path, {})
+    shown = visible(measured - base)
     st.metric("Test accuracy with yours switched off", f"{measured:.2%}",
-              f"{(measured - base) * 100:+.2f} points (all on: {base:.2%})", delta_color="normal")
+              f"{points(measured - base)} (all on: {base:.2%})", delta_color="normal" if shown else "off",
+              delta_arrow="auto" if shown else "off")
 
 
 def show_ranking(board: Switchboard, image: np.ndarray, layer: str, off: dict[str, list[int]], model_key: tuple):
@@ -129,8 +147,7 @@ controls, answer = st.columns([1, 2], gap="large")
 with controls:
     layer = choose_switches(board, model_key, off)
     st.button("Switch everything back on", key="knockout_all_on", on_click=all_on, args=(model_key, list(board.units)))
-    total = sum(len(units) for units in off.values())
-    st.caption(f"Switched off: {total} in all." if total else "Everything is switched on.")
+    st.caption(switched_off_text(board, off))
 with answer:
     show_answer(board, current.prep.image, off)
     show_accuracy(off)

@@ -7,8 +7,10 @@ from mnist_model.engine.inference import Predictor
 from mnist_model.engine.storage import read_card
 from mnist_model.engine.timeline import Timeline, load_timeline, model_at, timeline_path
 from mnist_model.figures.common import DIVERGING, map_grid, probability_bars, timeline_curve
+from mnist_model.figures.numbers import percent, points, visible
 from mnist_model.lab.inspection import conv_kernels, conv_layer_names, feature_maps
 from ui import resources
+from ui.ask import input_name
 from ui.current import active_model_path, input_or_test_digit, predictor
 
 NO_TIMELINE = ("This model has no training timeline: only models trained in this app or with "
@@ -44,23 +46,25 @@ if timeline is None or timeline.epochs == 0:
 
 current = input_or_test_digit()
 st.caption("The weights were saved after every pass over the training images (an epoch). Slide through "
-           "them to watch the filters sharpen and the answer for your digit settle.")
+           f"them to watch the filters sharpen and the answer for {input_name(current)} settle.")
 epoch = st.slider("After epoch", 1, timeline.epochs, timeline.epochs, key="timeline_epoch")
 then = _predictor_at(*key, epoch)
 probs = then.probabilities(current.prep.image)
 left, right = st.columns([1, 1])
 with left:
+    gained = timeline.test_accuracy[epoch - 1] - timeline.test_accuracy[0]
+    shown = epoch > 1 and visible(gained)
     st.metric(f"Test accuracy after epoch {epoch}", f"{timeline.test_accuracy[epoch - 1]:.2%}",
-              delta=f"{timeline.test_accuracy[epoch - 1] - timeline.test_accuracy[0]:+.2%} since epoch 1"
-              if epoch > 1 else None)
+              delta=f"{points(gained)} since epoch 1" if epoch > 1 else None,
+              delta_color="normal" if shown else "off", delta_arrow="auto" if shown else "off")
     history = (read_card(path) or {}).get("history") or {}
     train_accuracy = history.get("accuracy") if len(history.get("accuracy") or []) == timeline.epochs else None
     st.plotly_chart(timeline_curve(timeline.test_accuracy, epoch, train_accuracy),
                     key="timeline_curve", config={"displayModeBar": False})
 with right:
     now = predictor().probabilities(current.prep.image)
-    st.metric(f"Its answer for the {current.source} {current.caption}".strip(), f"{int(probs.argmax())}",
-              help=f"The finished model says {int(now.argmax())} ({now.max():.0%}).")
+    st.metric(f"Its answer for {input_name(current)}", f"{int(probs.argmax())}",
+              help=f"The finished model says {int(now.argmax())} ({percent(now.max(), 0)}).")
     st.plotly_chart(probability_bars(probs, title=f"Probabilities after epoch {epoch}"), key="timeline_probs",
                     config={"displayModeBar": False})
 

@@ -11,6 +11,7 @@ import platform
 import re
 import tempfile
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -241,21 +242,38 @@ def model_digest(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+_UNFIT = re.compile(r'[/\\:*?"<>|.\x00-\x1f\x7f]+')  # unfit for a file name (the dot: see below)
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10))}
+MAX_NAME_BYTES = 180  # room for the longest "<name>.<sidecar>" and temp files within 255 bytes
+
+
 def sanitize_model_name(text: str) -> str:
-    """A safe file stem for a model, whatever name a person or browser supplied.
+    """A model's file stem from the name a person typed or a browser sent: the readable name,
+    with only what a file name cannot hold replaced.
 
     Args:
-        text: a file name or path, e.g. ``"../../etc/passwd.keras"`` or ``"my model (v2).keras"``.
+        text: a name or file name, e.g. ``"run 1/2"``, ``"tiny <i>net</i>"`` or ``"my model (v2).keras"``.
 
     Returns:
-        The last path component (after any ``/`` or ``\\``) without ``.keras``, runs of
-        characters other than ``A-Z a-z 0-9 _ -`` collapsed to ``-``, at most 60 characters,
-        never empty (``"model"``) and never starting with a dot: ``"passwd"``, ``"my-model-v2"``.
+        The name without ``.keras``, each run of characters a file name cannot hold (``/ \\ : * ? " < > |``,
+        control characters, and the dot, which parts a model from its card and other files)
+        made one ``-`` between two kept characters and dropped beside a space or at either
+        end; spaces collapsed; at most 60 characters and 180 bytes; never empty (``"model"``)
+        nor a name Windows reserves: ``"run 1-2"``, ``"tiny i-net-i"``, ``"my model (v2)"``.
     """
-    name = text.replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"\.keras$", "", name, flags=re.IGNORECASE)
-    name = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:MAX_NAME_CHARS].strip("-")
-    return name or "model"
+    name = " ".join(unicodedata.normalize("NFC", text).split())  # tabs and new lines too: one space
+    name = _UNFIT.sub(lambda m: "-" if _between_kept(m) else " ", re.sub(r"\.keras$", "", name, flags=re.IGNORECASE))
+    name = " ".join(name.split())
+    while len(name) > MAX_NAME_CHARS or len(name.encode()) > MAX_NAME_BYTES:
+        name = name[:-1]
+    name = name.strip(" -") or "model"
+    return f"{name}-model" if name.upper() in _RESERVED else name
+
+
+def _between_kept(match: re.Match) -> bool:
+    """Whether a run of unfit characters has a kept, non-space character on both sides."""
+    text, start, end = match.string, match.start(), match.end()
+    return start > 0 and end < len(text) and not text[start - 1].isspace() and not text[end].isspace()
 
 
 def stage_upload(data: bytes, original_name: str, folder: str | os.PathLike) -> tuple[Path, ModelCost]:
@@ -456,9 +474,16 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
-        acc = (self.card or {}).get("test_accuracy")
+        """The picker's words: "classic (convnet, improved recipe, bundled) · 99.44%" says what a
+        bundled model's name alone does not, so the name and its card agree."""
+        card = self.card or {}
+        acc = card.get("test_accuracy")
         score = f" · {acc:.2%}" if isinstance(acc, (int, float)) else ""
-        return f"{self.name}{' (bundled)' if self.bundled else ''}{score}"
+        if not self.bundled:
+            return f"{self.name}{score}"
+        kind = "dense network" if (card.get("config") or {}).get("architecture") == "dense" else "convnet"
+        recipe = f", {card['recipe']} recipe" if isinstance(card.get("recipe"), str) else ""
+        return f"{self.name} ({kind}{recipe}, bundled){score}"
 
     @property
     def config(self) -> TrainConfig | None:

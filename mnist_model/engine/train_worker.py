@@ -6,10 +6,12 @@ server keeps answering drawings at full speed while it runs.
 
 It speaks the protocol of ``mnist_model.engine.worker``: the request is ``{"config": {...},
 "models_dir": ...}``; a ``stop`` line, or stdin closing, cancels; the progress events are
-``begin``, ``batch``, ``point``, ``val`` and ``saving``, and the last line is the outcome:
-``done``, ``cancelled`` or ``failed``, with a ``message`` for people. A model is saved
-atomically under a name no other model has, so a crash at any moment leaves every model in
-the folder loadable.
+``begin``, ``batch``, ``point``, ``checking`` (an epoch's validation starts), ``epoch``, ``val``,
+``testing`` (every epoch is trained; the test set is next) and ``saving``, and the last line is
+the outcome: ``done``, ``cancelled`` or ``failed``, with a ``message`` for people. A ``stop``
+that arrives after ``testing`` is too late: the model is tested and saved all the same, and
+``done`` says ``"stop_too_late": true``. A model is saved atomically under a name no other
+model has, so a crash at any moment leaves every model in the folder loadable.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ def progress_callback(emit: Emit):
                 emit({"event": "point", "x": self.epoch + (batch + 1) / steps,
                       "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"])})
 
+        def on_test_begin(self, logs=None):  # only fit's validation calls this: the test set is evaluated apart
+            emit({"event": "checking"})
+
+        def on_train_end(self, logs=None):
+            emit({"event": "testing"})
+
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             emit({"event": "epoch", "epoch": epoch + 1})
@@ -79,7 +87,8 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
     Args:
         request: ``{"config": TrainConfig as a dict, "models_dir": folder, "command": text}``.
         emit: receives each progress event.
-        cancel: when set, training stops after the current batch and nothing is saved.
+        cancel: when set, training stops after the current batch and nothing is saved; once
+            every epoch is trained (the ``testing`` event), it is too late and the model is saved.
     """
     from .config import TrainConfig
     from .storage import make_card, remove_stale_temp, save_model
@@ -91,8 +100,14 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
         models_dir = Path(request["models_dir"])
         models_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp(models_dir, older_than_s=600)  # left by a crash long ago
-        result = train(config, callbacks=[progress_callback(emit)], cancel=cancel)
-        if cancel.is_set():
+        trained = threading.Event()
+
+        def report(event: dict) -> None:
+            if event["event"] == "testing" and not cancel.is_set():
+                trained.set()  # from here on a stop is too late: the work is done, testing and saving are next
+            emit(event)
+        result = train(config, callbacks=[progress_callback(report)], cancel=cancel)
+        if not trained.is_set():  # stopped during the last epoch's validation
             raise TrainingCancelled("Training stopped.")
         emit({"event": "saving"})
         path = new_model_path(models_dir, config.recipe)
@@ -113,6 +128,7 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
     except Exception as err:  # the outcome must always reach the server as a sentence
         return {"event": "failed", "message": f"Training failed: {type(err).__name__}: {err}"}
     return {"event": "done", "model_path": str(path), "test_accuracy": result.test_accuracy,
+            "stop_too_late": cancel.is_set(),
             "message": f"Test accuracy {result.test_accuracy:.2%}. Saved as {path.name}."}
 
 

@@ -1,5 +1,6 @@
 """Plotly figures from the arrays and dataclasses the engine and the lab return.
 
 ``common``: colours, heatmaps, probability bars, training curves; one module per lab page
-(``convolution``, ``shift``, ``data_efficiency``, ``hierarchy``, ``explain``, ``evaluation``).
+(``convolution``, ``shift``, ``data_efficiency``, ``hierarchy``, ``explain``, ``evaluation``);
+``numbers``: numbers written for people (no probability rounded to 100%, changes in points).
 """

@@ -8,6 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .numbers import percent
+
 INK = "Greys_r"  # white ink on black, as the network sees it
 ACTIVATION = "Viridis"
 DIVERGING = "RdBu_r"  # negative weights blue, positive red, zero white
@@ -32,8 +34,9 @@ def probability_bars(probs: np.ndarray, title: str = "Probability of each digit"
     probs = np.asarray(probs, dtype=float)
     colors = [ACCENT if i == int(probs.argmax()) else MUTED for i in range(10)]
     fig = go.Figure(go.Bar(x=[str(i) for i in range(10)], y=probs, marker_color=colors,
-                           text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs], textposition="outside",
-                           hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
+                           text=[percent(p, 0) if p >= 0.01 else "" for p in probs], textposition="outside",
+                           customdata=[percent(p, 2) for p in probs],
+                           hovertemplate="digit %{x}: %{customdata}<extra></extra>"))
     fig.update_layout(title=title, height=300, margin=MARGIN, yaxis=dict(range=[0, 1.15], tickformat=".0%"),
                       xaxis=dict(type="category", title="digit"))
     return fig
@@ -71,10 +74,12 @@ def digit_image(image: np.ndarray, title: str = "", height: int = 300, colorscal
     return square(fig, height)
 
 
-def preprocessing_steps(prep, height: int = 260) -> go.Figure:
-    """Input ink with its crop box, the crop, the 20x20 fit, and the centred 28x28 result."""
-    titles = ("1. your drawing", "2. cropped to the ink", "3. fitted into 20x20",
-              "4. centred by mass in 28x28")
+def preprocessing_steps(prep, height: int = 260, source: str = "your drawing") -> go.Figure:
+    """Input ink with its crop box, the crop, the 20x20 fit, and the centred 28x28 result.
+
+    ``source`` names the first panel: "your drawing", "the test digit", "your photo".
+    """
+    titles = (f"1. {source}", "2. cropped to the ink", "3. fitted into 20x20", "4. centred by mass in 28x28")
     fig = make_subplots(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.03)
     panels = (prep.ink, prep.cropped, prep.fitted, prep.image)
     for col, panel in enumerate(panels, start=1):
@@ -158,9 +163,13 @@ def vector_strip(values: np.ndarray, title: str = "", label: str = "unit") -> go
 
 
 def training_curves(history: dict[str, list[float]], title: str = "") -> go.Figure:
-    """Loss and accuracy per epoch (or per partial epoch), training and validation."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
-    for col, metric in enumerate(("loss", "accuracy"), start=1):
+    """Loss above accuracy, per epoch (or per partial epoch), training and validation; both axes from 0.
+
+    Stacked rather than side by side, so in the narrow sidebar each panel keeps its width and
+    no axis title runs into the other panel or the legend, which sits above the plots.
+    """
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14)
+    for row, metric in enumerate(("loss", "accuracy"), start=1):
         for prefix, dash in (("", "solid"), ("val_", "dot")):
             values = history.get(prefix + metric) or []
             if values:
@@ -168,14 +177,22 @@ def training_curves(history: dict[str, list[float]], title: str = "") -> go.Figu
                 fig.add_trace(go.Scatter(x=xs, y=values, mode="lines+markers",
                                          name=("validation " if prefix else "training ") + metric,
                                          line=dict(dash=dash, color=ACCENT if not prefix else "#1f77b4")),
-                              row=1, col=col)
-    fig.update_xaxes(title="epoch")
-    fig.update_layout(title=title, height=300, margin=MARGIN, legend=dict(orientation="h", y=-0.25))
+                              row=row, col=1)
+    fig.update_xaxes(rangemode="tozero")
+    fig.update_xaxes(title="epoch", row=2, col=1)
+    fig.update_yaxes(title="loss", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title="accuracy", range=[0, 1.02], tickformat=".0%", row=2, col=1)
+    fig.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=70 if title else 10, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
 
 
 def timeline_curve(test_accuracy: list[float], epoch: int, train_accuracy: list[float] | None = None) -> go.Figure:
-    """Test accuracy after each epoch (training accuracy dotted beside it), the chosen epoch marked."""
+    """Test accuracy after each epoch (training accuracy dotted beside it), the chosen epoch marked.
+
+    After one epoch a convnet already reads about 98% of MNIST, so from 0 the curve would be
+    a flat line at the top: the axis starts just below the lowest point, and its title says so.
+    """
     epochs = list(range(1, len(test_accuracy) + 1))
     hover = "epoch %{x}: %{y:.2%}<extra></extra>"
     fig = go.Figure(go.Scatter(x=epochs, y=test_accuracy, mode="lines+markers", name="test accuracy",
@@ -184,10 +201,20 @@ def timeline_curve(test_accuracy: list[float], epoch: int, train_accuracy: list[
         fig.add_trace(go.Scatter(x=epochs, y=train_accuracy, mode="lines", name="training accuracy",
                                  line=dict(color=MUTED, dash="dot"), hovertemplate=hover))
     fig.add_vline(x=epoch, line_color="#444", line_dash="dash")
-    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(tickformat=".1%"),
-                      xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 20 else None),
-                      legend=dict(orientation="h", y=-0.3))
+    floor = zoomed_floor([*test_accuracy, *(train_accuracy or [])])
+    title = "accuracy" if floor == 0 else f"accuracy (zoomed in: from {floor:.0%})"
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10),
+                      yaxis=dict(tickformat=".1%" if floor else ".0%", title=title, range=[floor, 1.0]),
+                      xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 10 else None, range=[0.5, len(epochs) + 0.5]),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
+
+
+def zoomed_floor(values: list[float], zoom_above: float = 0.9) -> float:
+    """Where an accuracy axis starts: 0, or a whole percent just below the lowest value when
+    all of them are above ``zoom_above`` (a caller then says the axis is zoomed)."""
+    lowest = min(values, default=0.0)
+    return 0.0 if lowest <= zoom_above else math.floor(lowest * 100 - 0.5) / 100
 
 
 def architecture_diagram(rows: list[dict]) -> go.Figure:

@@ -21,8 +21,8 @@ def accuracy_vs_size(results: DataEfficiency, live: Sequence[Run] = (), metric: 
     Args:
         results: the experiment's runs.
         live: extra runs (trained in the app) drawn as stars.
-        metric: "accuracy" (linear, in %) or "error" (the share of test digits got wrong, on a
-            log axis, which spreads out the differences near 99%).
+        metric: "accuracy" (linear, in %, from 0) or "error" (the share of test digits got
+            wrong, on a log axis, which spreads out the differences near 99%).
         height: figure height in pixels.
 
     Raises:
@@ -38,7 +38,7 @@ def accuracy_vs_size(results: DataEfficiency, live: Sequence[Run] = (), metric: 
     sizes = sorted({*results.sizes, *(r.size for r in live)})
     fig.update_xaxes(type="log", title="training images", tickvals=sizes, ticktext=[f"{s:,}" for s in sizes])
     if metric == "accuracy":
-        fig.update_yaxes(title="test accuracy", tickformat=".0%")
+        fig.update_yaxes(title="test accuracy", tickformat=".0%", range=[0, 1.02])  # "error" is the zoomed view
     else:
         fig.update_yaxes(type="log", title="test digits got wrong", tickformat=".1~%", tickvals=_ERROR_TICKS)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), hovermode="closest",

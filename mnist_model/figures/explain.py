@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .common import ACCENT, MUTED
+from .numbers import percent, points
 
 DIMMED_INK = [[0.0, "#000000"], [1.0, "#8a8a8a"]]  # the input in grey, so a map on top stands out
 HEAT = [[0.0, "rgba(255,70,0,0)"], [0.25, "rgba(255,70,0,0.35)"], [1.0, "rgba(255,235,0,0.95)"]]
@@ -25,23 +26,25 @@ class Overlay:
     title: str  # above the panel
     values: np.ndarray  # (28, 28)
     signed: bool  # True: red for, blue against; False: 0 clear up to the maximum in yellow
-    hover: str  # how hover names a value, with a plotly format, e.g. "drop %{z:.1%}"
+    hover: str  # how hover names a value, with a plotly format ("%{z:.0%} of the strongest") or "%{text}"
+    text: np.ndarray | None = None  # (28, 28) strings for "%{text}", where a plotly format cannot say it
 
 
 def explanation_panels(image: np.ndarray, overlays: list[Overlay], height: int = 360) -> go.Figure:
     """The input in grey, once per overlay, each with its map laid over it, side by side.
 
     Each map is scaled to its own largest value, so a weak map still shows its shape;
-    hover gives the raw numbers.
+    hover gives the raw numbers. Each title breaks after its first word: on a phone three
+    one-line titles would run into each other.
     """
-    fig = make_subplots(rows=1, cols=len(overlays), subplot_titles=[o.title for o in overlays],
+    fig = make_subplots(rows=1, cols=len(overlays), subplot_titles=[o.title.replace(" ", "<br>", 1) for o in overlays],
                         horizontal_spacing=0.03)
     for col, overlay in enumerate(overlays, start=1):
         values = np.asarray(overlay.values, np.float32)
         bound = float(np.abs(values).max()) or 1.0
         fig.add_trace(go.Heatmap(z=image, colorscale=DIMMED_INK, zmin=0, zmax=1, showscale=False,
                                  hoverinfo="skip"), row=1, col=col)
-        fig.add_trace(go.Heatmap(z=values, colorscale=FOR_AGAINST if overlay.signed else HEAT,
+        fig.add_trace(go.Heatmap(z=values, colorscale=FOR_AGAINST if overlay.signed else HEAT, text=overlay.text,
                                  zmin=-bound if overlay.signed else 0.0, zmax=bound, showscale=False,
                                  hovertemplate=f"row %{{y}}, col %{{x}}: {overlay.hover}<extra></extra>"),
                       row=1, col=col)
@@ -52,6 +55,18 @@ def explanation_panels(image: np.ndarray, overlays: list[Overlay], height: int =
     return fig
 
 
+def point_labels(values: np.ndarray, positive: str, negative: str, decimals: int = 1) -> np.ndarray:
+    """Hover text for a map of probability changes, in points: ``positive`` for values of 0 and
+    up, ``negative`` below, each with ``{points}`` replaced by the value's size ("12.3 points").
+
+    For example ``point_labels(drops, "7 less likely by {points}", "7 likelier by {points}")``.
+    """
+    values = np.asarray(values, np.float64)
+    texts = [(positive if value >= 0 else negative).format(points=f"{abs(value) * 100:.{decimals}f} points")
+             for value in values.ravel()]
+    return np.array(texts, dtype=object).reshape(values.shape)
+
+
 def before_after_bars(before: np.ndarray, after: np.ndarray) -> go.Figure:
     """The 10 probabilities with every unit on and with the chosen ones switched off, side by side."""
     digits = [str(i) for i in range(10)]
@@ -59,18 +74,13 @@ def before_after_bars(before: np.ndarray, after: np.ndarray) -> go.Figure:
         go.Bar(x=digits, y=before, name="all switched on", marker_color=MUTED,
                hovertemplate="digit %{x}, all on: %{y:.1%}<extra></extra>"),
         go.Bar(x=digits, y=after, name="with yours switched off", marker_color=ACCENT,
-               text=[f"{p:.0%}" if p >= 0.01 else "" for p in after], textposition="outside",
+               text=[percent(p, 0) if p >= 0.01 else "" for p in after], textposition="outside",
                hovertemplate="digit %{x}, switched off: %{y:.1%}<extra></extra>"),
     ])
     fig.update_layout(barmode="group", height=300, margin=dict(l=10, r=10, t=30, b=10),
                       yaxis=dict(range=[0, 1.15], tickformat=".0%"), xaxis=dict(type="category", title="digit"),
                       legend=dict(orientation="h", y=1.12, x=0))
     return fig
-
-
-def percent(p: float) -> str:
-    """A probability for people: "12.3%", or "under 0.1%" where one decimal would show 0.0%."""
-    return f"{p:.1%}" if abs(p) >= 0.0005 else ("under 0.1%" if p > 0 else "0%")
 
 
 def ranking_bars(lead_drop: np.ndarray, probability_drop: np.ndarray, lead: float, unit: str = "filter",
@@ -86,9 +96,9 @@ def ranking_bars(lead_drop: np.ndarray, probability_drop: np.ndarray, lead: floa
     fig = go.Figure(go.Bar(x=values, y=[f"{unit} {i}" for i in order], orientation="h",
                            marker_color=[ACCENT if 0 < lead <= v else (KNOCKED if v > 0 else MUTED) for v in values],
                            text=[f"{v:+.1f}" for v in values], textposition="outside", cliponaxis=False,
-                           customdata=[percent(probability_drop[i]) for i in order],
+                           customdata=[points(-probability_drop[i], 1) for i in order],
                            hovertemplate="%{y}: the lead shrinks by %{x:.2f}<br>"
-                                         "the probability falls by %{customdata}<extra></extra>"))
+                                         "the probability changes by %{customdata}<extra></extra>"))
     if 0 < lead <= 1.5 * max(values.max(initial=0.0), 1e-9):
         fig.add_vline(x=lead, line=dict(color=ACCENT, dash="dash"), annotation_text="answer changes",
                       annotation_position="top")

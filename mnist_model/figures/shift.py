@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .common import ACCENT, ACTIVATION, MUTED
+from .numbers import percent
 
 CONV_COLOR = ACCENT
 DENSE_COLOR = "#1f77b4"
@@ -20,16 +21,25 @@ def shift_heatmap(grid: np.ndarray, digit: int, title: str = "", height: int = 3
     side = grid.shape[0]
     k = side // 2
     offsets = np.arange(-k, k + 1)
+    words = np.array([[f"{movement(dx, dy)}<br>probability of {digit}: {percent(p)}"
+                       for dx, p in zip(offsets, row)] for dy, row in zip(offsets, grid)], dtype=object)
     fig = go.Figure(go.Heatmap(
-        z=grid, x=offsets, y=offsets, zmin=0.0, zmax=1.0, colorscale=ACTIVATION,
+        z=grid, x=offsets, y=offsets, zmin=0.0, zmax=1.0, colorscale=ACTIVATION, text=words,
         colorbar=dict(title=dict(text=f"P({digit})", side="right"), tickformat=".0%", thickness=12),
-        hovertemplate=f"moved %{{x}} px right, %{{y}} px down<br>probability of {digit}: %{{z:.1%}}<extra></extra>"))
+        hovertemplate="%{text}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", hoverinfo="skip", showlegend=False,
                              marker=dict(symbol="circle-open", size=16, color="white", line=dict(width=3))))
-    fig.update_xaxes(title="moved right (px)", dtick=4, constrain="domain")
-    fig.update_yaxes(title="moved down (px)", dtick=4, autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_xaxes(title="px to the left (-) or right (+)", dtick=4, constrain="domain")
+    fig.update_yaxes(title="px up (-) or down (+)", dtick=4, autorange="reversed", scaleanchor="x", constrain="domain")
     fig.update_layout(title=title, height=height, margin=MARGIN)
     return fig
+
+
+def movement(dx: int, dy: int) -> str:
+    """A shift in words: "6 px left, 3 px down"; "not moved" for (0, 0)."""
+    parts = [f"{abs(d)} px {word}" for d, word in ((dx, "right" if dx > 0 else "left"),
+                                                   (dy, "down" if dy > 0 else "up")) if d]
+    return ", ".join(parts) if parts else "not moved"
 
 
 def accuracy_curves(shifts: np.ndarray, conv_accuracy: np.ndarray, dense_accuracy: np.ndarray,
@@ -68,8 +78,8 @@ def unit_bars(original: np.ndarray, moved: np.ndarray, height: int = 260) -> go.
     """A dense layer's units for the digit and for the moved digit, as paired bars."""
     units = np.arange(len(original))
     fig = go.Figure([
-        go.Bar(x=units, y=original, name="your digit", marker_color=MUTED,
-               hovertemplate="unit %{x}: %{y:.2f}<extra>your digit</extra>"),
+        go.Bar(x=units, y=original, name="the digit where it was", marker_color=MUTED,
+               hovertemplate="unit %{x}: %{y:.2f}<extra>where it was</extra>"),
         go.Bar(x=units, y=moved, name="moved digit", marker_color=DENSE_COLOR,
                hovertemplate="unit %{x}: %{y:.2f}<extra>moved digit</extra>"),
     ])

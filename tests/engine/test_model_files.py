@@ -32,7 +32,6 @@ from mnist_model.engine.storage import (
     read_card,
     remove_stale_temp,
     rename_model,
-    sanitize_model_name,
     save_model,
 )
 
@@ -403,43 +402,25 @@ def test_a_functional_model_is_bounded_whatever_order_its_layers_are_listed_in(t
         check_layer_sizes("f.keras", config)
 
 
-@pytest.mark.parametrize("text, name", [
-    ("../../etc/passwd.keras", "passwd"),
-    ("a/b.keras", "b"),
-    ("a\\b.KERAS", "b"),
-    ("<script>alert(1)</script>.keras", "script"),  # '/' ends a folder name, even inside a tag
-    ("<b>v2", "b-v2"),
-    ("", "model"),
-    ("..", "model"),
-    (".hidden.keras", "hidden"),
-    ("my model (v2).keras", "my-model-v2"),
-    ("seed_1-v2", "seed_1-v2"),
-    ("x" * 100 + ".keras", "x" * 60),
-    ("a" * 59 + "!!b", "a" * 59),
-])
-def test_model_names_are_sanitized(text, name):
-    assert sanitize_model_name(text) == name
-
-
 def test_an_upload_lands_with_its_card_under_a_new_unique_name(good, user_folder):
     data = good.read_bytes()
-    first = import_model(data, "C:\\Users\\ann\\My Model!.keras", user_folder, uploaded_by="ann")
+    first = import_model(data, "My Model!.keras", user_folder, uploaded_by="ann")
     second = import_model(data, "My Model!.keras", user_folder)
-    assert (first.name, second.name) == ("My-Model.keras", "My-Model-2.keras")
+    assert (first.name, second.name) == ("My Model!.keras", "My Model!-2.keras")
     card = read_card(first)
     assert card["uploaded"] is True and card["uploaded_by"] == "ann"
-    assert card["original_name"] == "C:\\Users\\ann\\My Model!.keras" and card["uploaded_at"].endswith("+00:00")
+    assert card["original_name"] == "My Model!.keras" and card["uploaded_at"].endswith("+00:00")
     assert card["params"] == load_model(good).count_params() and card["layers"] == 8
     assert read_card(second)["uploaded_by"] is None
     assert first.read_bytes() == data and load_model(second).count_params() == card["params"]
     assert sorted(p.name for p in user_folder.iterdir()) == [
-        "My-Model-2.json", "My-Model-2.keras", "My-Model.json", "My-Model.keras", "keep.json", "keep.keras"]
+        "My Model!-2.json", "My Model!-2.keras", "My Model!.json", "My Model!.keras", "keep.json", "keep.keras"]
 
 
 @pytest.mark.parametrize("original, name", [
-    ("../../etc/passwd.keras", "passwd.keras"),
-    ("a/b.keras", "b.keras"),
-    ("<script>alert(1)</script>.keras", "script.keras"),
+    ("../../etc/passwd.keras", "etc-passwd.keras"),
+    ("a/b.keras", "a-b.keras"),
+    ("<script>alert(1)</script>.keras", "script-alert(1)-script.keras"),
     ("", "model.keras"),
     ("keep.keras", "keep-2.keras"),
     ("classic.keras", "classic-2.keras"),
@@ -471,11 +452,12 @@ def test_rename_moves_the_model_with_its_sidecars_only(user_folder):
     model = _family(user_folder)
     digest = model_digest(model)
     renamed = rename_model(model, "../elsewhere/best run")
-    assert renamed == user_folder / "best-run.keras" and model_digest(renamed) == digest
+    assert renamed == user_folder / "elsewhere-best run.keras" and model_digest(renamed) == digest
     assert sorted(p.name for p in user_folder.iterdir()) == [
-        "best-run.json", "best-run.keras", "best-run.notes.txt", "best-run.patterns.npz", "keep.json",
-        "keep.keras", "seed-1.v2.json", "seed-1.v2.keras", "seed-10.json", "seed-10.keras"]
-    assert (user_folder / "best-run.json").read_text() == "seed-1.json"
+        "elsewhere-best run.json", "elsewhere-best run.keras", "elsewhere-best run.notes.txt",
+        "elsewhere-best run.patterns.npz", "keep.json", "keep.keras", "seed-1.v2.json", "seed-1.v2.keras",
+        "seed-10.json", "seed-10.keras"]
+    assert (user_folder / "elsewhere-best run.json").read_text() == "seed-1.json"
 
 
 @pytest.mark.parametrize("new_name", ["keep", "seed-10.keras", "classic", "dense"])

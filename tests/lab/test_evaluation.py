@@ -219,9 +219,11 @@ def test_every_cell_of_the_heatmap_can_be_clicked_and_shows_its_count(evaluated)
     assert right.text[3][3] == str(evaluated.confusion[3, 3]) and right.text[3][4] == ""
 
 
-def test_accuracy_bars_start_below_the_weakest_digit_and_tiles_are_framed(evaluated):
+def test_accuracy_bars_start_at_zero_and_tiles_are_framed(evaluated):
     bars = class_accuracy_bars(evaluated.per_class_accuracy)
-    assert bars.layout.yaxis.range[0] <= np.nanmin(evaluated.per_class_accuracy)
+    assert bars.layout.yaxis.range[0] == 0  # for the bundled model the old axis started at 98%
+    weak = class_accuracy_bars(np.array([0.556, 1.0, 0.99996] + [0.99] * 7))
+    assert weak.layout.yaxis.range[0] == 0 and list(weak.data[0].text[:3]) == ["55.6%", "100%", ">99.9%"]
     tile = digit_tile(np.zeros((28, 28), np.uint8), correct=False, scale=3, border=3)
     assert tile.shape == (90, 90, 3) and tile[0, 0].tolist() == [0xC5, 0x1B, 0x1B] and tile[45, 45].sum() == 0
 
@@ -232,6 +234,8 @@ def test_the_page_shows_the_bundled_models_accuracy_and_its_commonest_mix_up(app
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Test accuracy"] == "99.44%" and metrics["Mistakes"] == "56"
     assert any("**7s read as 2**: 6 test digits" in m.value for m in app.markdown)  # commonest mix-up, until a click
+    sure = [c for image in app.get("image") for c in image.proto.imgs if c.caption]
+    assert sure and not any("100%" in c.caption for c in sure)  # ">99% sure", never a certainty
 
 
 def test_the_page_shows_the_evaluation_the_models_preparation_stored(app, tmp_path):

@@ -154,10 +154,23 @@ def test_occlusion_by_hand_on_a_toy_model():
     calls = []
     drops = occlusion(lambda b: calls.append(len(b)) or predict_top_left(b), image, 0, patch=4, stride=2)
     assert calls == [13 * 13 + 1]  # every position and the image itself, in one call
-    # pixel (2, 2) lies under 4 positions: covering the whole 4x4 (drop 0.5), half of it twice (0.25), a quarter (0.125)
-    assert drops[2, 2] == pytest.approx((0.5 + 0.25 + 0.25 + 0.125) / 4)
-    assert drops[0, 0] == pytest.approx(0.5) and drops[3, 0] == pytest.approx((0.5 + 0.25) / 2)
+    # pixel (2, 2) lies under 4 positions: wiping out the whole 4x4 (drop 1), half of it twice (0.5), a quarter (0.25)
+    assert drops[2, 2] == pytest.approx((1.0 + 0.5 + 0.5 + 0.25) / 4)
+    assert drops[0, 0] == pytest.approx(1.0) and drops[3, 0] == pytest.approx((1.0 + 0.5) / 2)
     assert not drops[6:, :].any() and not drops[:, 6:].any()  # no square there touches the top-left 4x4
+
+
+def test_occlusion_takes_ink_away_and_adds_none(bundled):
+    """The square is empty paper: over empty paper the image, so the answer, is unchanged (a grey one would add ink)."""
+    image = synthetic(1)  # a vertical stroke down the middle
+    batches = []
+    predict = probability_model(bundled)
+    occlusion(lambda b: batches.append(b.copy()) or predict(b), image, 1, patch=4, stride=4)
+    squares = batches[0][1:, ..., 0]
+    assert np.all(squares <= image) and np.all((squares == image) | (squares == 0))
+    drops = occlusion(predict, image, 1, patch=4, stride=4)
+    outer = np.concatenate([drops[:, :4], drops[:, -4:]])  # no ink there: the same image, up to float rounding
+    assert np.abs(outer).max() < 1e-6 < drops.max()
 
 
 def test_occlusion_reaches_the_far_edge_and_agrees_with_one_covered_image(bundled):
@@ -166,18 +179,46 @@ def test_occlusion_reaches_the_far_edge_and_agrees_with_one_covered_image(bundle
     drops = occlusion(predict, image, 7, patch=6, stride=4)  # starts 0, 4, ..., 20 and 22, flush with the edge
     assert drops.shape == (28, 28) and np.isfinite(drops).all()
     covered = image.copy()
-    covered[22:, 22:] = 0.5  # the bottom-right corner is under one position only
+    covered[22:, 22:] = 0.0  # the bottom-right corner is under one position only
     expected = predict(image[None, ..., None])[0, 7] - predict(covered[None, ..., None])[0, 7]
     assert drops[27, 27] == pytest.approx(expected, abs=1e-5)
 
 
 def test_integrated_gradients_add_up_and_leave_empty_paper_alone(bundled):
     image = synthetic(0)
-    shares = integrated_gradients(bundled, image, 0, steps=64)
+    found = integrated_gradients(bundled, image, 0)
     probs = probability_model(bundled)(np.stack([image, np.zeros_like(image)])[..., None])[:, 0]
-    assert shares.sum() == pytest.approx(probs[0] - probs[1], abs=0.05)  # completeness, up to the Riemann sum
-    assert not shares[image == 0].any()
-    assert spread(shares).sum() == pytest.approx(shares.sum(), abs=1e-4)  # no ink within a pixel of the border
+    assert found.change == pytest.approx(probs[0] - probs[1], abs=1e-5)
+    assert found.shares.sum() == pytest.approx(probs[0] - probs[1], abs=0.01)  # completeness, within a point
+    assert found.gap == pytest.approx(abs(found.shares.sum() - found.change), abs=1e-6)
+    assert not found.shares[image == 0].any()
+    assert spread(found.shares).sum() == pytest.approx(found.shares.sum(), abs=1e-4)  # no ink near the border
+
+
+def test_integrated_gradients_add_up_within_a_point_on_test_digits(bundled):
+    """Completeness on 40 test digits, for the answer and for a digit the network does not see: the shares add up
+    to the change in probability from black within a point (even steps missed by a median 2.3, up to 14)."""
+    x = resources.test_images()[0][:40] / 255.0
+    predict = probability_model(bundled)
+    misses, gradients = [], []
+    for i, image in enumerate(x.astype(np.float32)):
+        probs = predict(np.stack([image, np.zeros_like(image)])[..., None])
+        for digit in (int(probs[0].argmax()), (i * 7 + 3) % 10):
+            found = integrated_gradients(bundled, image, digit)
+            misses.append(abs(found.shares.sum() - (probs[0, digit] - probs[1, digit])))
+            gradients.append(found.steps)
+    assert max(misses) <= 0.01 and np.median(misses) <= 0.005
+    assert max(gradients) <= 256 and np.median(gradients) < 256  # most digits need far fewer than the cap
+
+
+def test_integrated_gradients_halve_the_steps_that_miss_and_stop_at_the_cap(bundled):
+    image = synthetic(7)
+    plain_steps = integrated_gradients(bundled, image, 7, steps=8, max_steps=8)
+    assert plain_steps.steps == 8 and plain_steps.gap > 0.01  # 8 even steps miss the saturating probability
+    capped = integrated_gradients(bundled, image, 7, steps=8, max_steps=20)
+    assert capped.steps <= 20 and capped.gap < plain_steps.gap
+    loose = integrated_gradients(bundled, image, 7, steps=8, tolerance=1.0)
+    assert loose.steps == 8  # already within the tolerance: no step is halved
 
 
 def test_integrated_gradients_agree_with_one_gradient_per_step(bundled):
@@ -189,8 +230,8 @@ def test_integrated_gradients_agree_with_one_gradient_per_step(bundled):
             tape.watch(x)
             p = bundled(x)[0, 1]
         gradients.append(tape.gradient(p, x).numpy()[0, ..., 0])
-    np.testing.assert_allclose(integrated_gradients(bundled, image, 1, steps), np.mean(gradients, 0) * image,
-                               atol=1e-5)
+    np.testing.assert_allclose(integrated_gradients(bundled, image, 1, steps, max_steps=steps).shares,
+                               np.mean(gradients, 0) * image, atol=1e-5)
 
 
 def test_spread_shares_each_pixel_with_its_neighbours():
@@ -210,6 +251,7 @@ def test_spread_shares_each_pixel_with_its_neighbours():
     (lambda m, x: occlusion(probability_model(m), x, 1, patch=29), "patch must be 1 to 28"),
     (lambda m, x: occlusion(probability_model(m), x, 1, stride=0), "stride at least 1"),
     (lambda m, x: integrated_gradients(m, x, 1, steps=0), "steps must be at least 1"),
+    (lambda m, x: integrated_gradients(m, x, 1, steps=8, max_steps=4), "max_steps at least steps"),
 ])
 def test_bad_requests_say_what_is_accepted(bundled, call, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -231,27 +273,34 @@ def test_every_map_works_for_any_model(zoo, name):
     for layer in conv_layer_names(model):
         assert on_pixels(grad_cam(model, image, 3, layer), model, layer).shape == (28, 28)
     assert occlusion(Switchboard(model).probabilities, image, 3).shape == (28, 28)
-    assert integrated_gradients(model, image, 3, steps=4).shape == (28, 28)
+    found = integrated_gradients(model, image, 3, steps=4, max_steps=12)
+    assert found.shares.shape == (28, 28) and found.steps <= 12 and np.isfinite(found.gap)
 
 
 def chart_titles(at: AppTest) -> list[str]:
     """The maps' titles, left to right (one figure per map)."""
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return [a["text"] for spec in specs for a in spec["layout"]["annotations"]]
+    return [a["text"].replace("<br>", " ") for spec in specs for a in spec["layout"]["annotations"]]
 
 
 def test_page_shows_three_maps_with_conv_2_and_says_why(app):
     at = app.switch_page("views/explain.py").run()
     assert not at.exception
-    assert "Probability of **7**: 100.0%" in [m.value for m in at.markdown]  # test image #0 is a 7
-    assert chart_titles(at) == ["Grad-CAM on conv_2", "Occlusion (8x8 grey square)", "Integrated gradients"]
+    assert "Probability of **7**: >99.9%" in [m.value for m in at.markdown]  # test image #0 is a 7
+    assert chart_titles(at) == ["Grad-CAM on conv_2", "Occlusion (8x8 square)", "Integrated gradients"]
     assert any("conv_3 comes later and knows more, but its 3x3 map is too coarse" in c.value for c in at.caption)
+    notes = [c.value for c in at.caption]
+    assert any("wipes out the ink under it" in n and "probability of 7 falls, by up to" in n for n in notes)
+    adds_up = next(n for n in notes if n.startswith("**Integrated gradients**"))
+    assert re.search(r"a black picture \(\d+\.\d%\) to this one \(>99\.9%\)", adds_up)
+    assert re.search(r"The shares add up to (the whole change, )?\+\d+\.\d points", adds_up)
+    assert "about" not in adds_up
     at.segmented_control(key="explain_layer_conv_1|conv_2|conv_3").set_value("conv_3").run()
     assert not at.exception
     assert chart_titles(at)[0] == "Grad-CAM on conv_3"
     assert any(c.value.startswith("conv_3's map is only 3x3") for c in at.caption)
     at.selectbox(key="explain_digit").set_value(1).run()
-    assert not at.exception and "Probability of **1**: under 0.1%" in [m.value for m in at.markdown]
+    assert not at.exception and "Probability of **1**: <0.1%" in [m.value for m in at.markdown]
 
 
 @pytest.mark.parametrize("name", ["dense_only", "functional", "logits"])
@@ -259,6 +308,6 @@ def test_page_works_for_other_models(zoo, monkeypatch, name):
     paths, models = zoo
     at = page_with_model("views/explain.py", paths[name], monkeypatch)
     titles = chart_titles(at)
-    assert titles[-2:] == ["Occlusion (8x8 grey square)", "Integrated gradients"]
+    assert titles[-2:] == ["Occlusion (8x8 square)", "Integrated gradients"]
     assert (len(titles) == 2) == (name == "dense_only")
     assert any("there is no Grad-CAM map" in i.value for i in at.info) == (name == "dense_only")

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from browser_support import load_unipen, pick_digits, render_strokes, stroke_paths
+from browser_support import UNIPEN, load_unipen, pick_digits, render_strokes, stroke_paths
 from model_zoo import BUILDERS
 
 from mnist_model.engine.preprocess import canvas_to_mnist
@@ -60,6 +60,7 @@ def test_typical_mnist_test_digits_are_familiar(bundled, mnist):
     assert flagged(model, stored, held_out).mean() <= 0.03
 
 
+@pytest.mark.skipif(not UNIPEN.exists(), reason=f"real pen strokes not found at {UNIPEN}")
 def test_real_pen_drawn_digits_are_familiar(bundled):
     model, stored, _, _ = bundled
     samples = pick_digits(load_unipen(), 100, seed=3)

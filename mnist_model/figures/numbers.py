@@ -1,0 +1,52 @@
+"""How the app writes numbers for people: a probability never rounded into a certainty, and a
+change of a percentage in points ("+0.26 points": 99.18% to 99.44%, not "+0.26%")."""
+
+from __future__ import annotations
+
+import math
+
+
+def percent(value: float, decimals: int = 1, exact: bool = False) -> str:
+    """A probability or a share as a percentage that never claims more than it is.
+
+    A softmax never reaches 0 or 1, so a probability that rounds to 100% is written
+    ">99.9%" and one that rounds to 0% "<0.1%". A share of digits read right can be exactly
+    1 or 0: with ``exact``, 1.0 is "100%" and 0.0 is "0%"; anything short of them still
+    shows ">99.9%" or "<0.1%".
+
+    Args:
+        value: a number from 0 to 1.
+        decimals: digits after the point, 0 to 3.
+        exact: the value can be exactly 0 or 1 (a count's share), not only come close.
+
+    Returns:
+        "12.3%", ">99.9%", "<0.1%", or with ``exact`` "100%" / "0%".
+    """
+    value = float(value)
+    step = 10.0 ** -decimals  # in percent: 0.1 for one decimal
+    top, bottom = f">{100 - step:.{decimals}f}%", f"<{step:.{decimals}f}%"
+    if exact and value in (0.0, 1.0):
+        return f"{value:.0%}"
+    if round(value * 100, decimals) >= 100:
+        return top
+    if round(value * 100, decimals) <= 0:
+        return bottom if value > 0 or not exact else "0%"
+    return f"{value * 100:.{decimals}f}%"
+
+
+def points(change: float, decimals: int = 2) -> str:
+    """A difference of two percentages (given as fractions) in percentage points, signed.
+
+    "+0.26 points", "-1.50 points"; a change that rounds to nothing is "no change" when it
+    is 0 and "under 0.01 points" otherwise, without a sign an arrow would be drawn from.
+    """
+    amount = float(change) * 100
+    if round(abs(amount), decimals) == 0:
+        return "no change" if amount == 0 else f"under {10.0 ** -decimals:.{decimals}f} points"
+    word = "point" if f"{abs(amount):.{decimals}f}" == "1" else "points"
+    return f"{amount:+.{decimals}f} {word}"
+
+
+def visible(change: float, decimals: int = 2) -> bool:
+    """Whether ``points(change, decimals)`` shows a signed change (worth a coloured arrow)."""
+    return math.isfinite(change) and round(abs(float(change) * 100), decimals) > 0
