@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.classroom import class_sidebar
+from ui.classroom import class_banner
 from ui.current import PREDICTOR
 from ui.sidebar import render_sidebar
 from ui.streamlit_fixes import keep_keras_state
@@ -38,6 +38,6 @@ pages = {
     ],
 }
 page = st.navigation(pages, expanded=True)  # every page in view: a class should not hunt behind "View more"
-class_sidebar()
+class_banner()  # the class invitation or badge, at the top of every page
 st.session_state[PREDICTOR] = render_sidebar()
 page.run()

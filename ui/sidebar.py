@@ -19,7 +19,7 @@ from mnist_model.engine.storage import (
 from mnist_model.figures.common import training_curves
 
 from . import resources
-from .classroom import students_locked
+from .classroom import model_changes_refused, students_locked
 from .current import MODEL_PATH, active_model_path
 from .text import plain
 from .training_job import JobState
@@ -108,7 +108,11 @@ def _remember_active_model() -> None:
 
 
 def manage_models(entry) -> None:
-    """Upload a model; rename or delete the active one (not the bundled one)."""
+    """Upload a model; rename or delete the active one (not the bundled one). Not for students while a class runs."""
+    refused = model_changes_refused()
+    if refused:
+        st.caption(refused)
+        return
     with st.expander("Upload, rename or delete"):
         st.file_uploader("Upload a Keras 3 model (.keras)", type=["keras"], key="model_upload",
                          on_change=_upload_model,
