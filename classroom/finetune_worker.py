@@ -23,7 +23,7 @@ from mnist_model.engine.worker import serve
 from .db import connect
 from .export import drawing_arrays
 from .leases import acquire_job_lease, release_job_lease, renew_job_lease
-from .store import class_drawings
+from .summary import class_drawings
 
 LEASE_TTL_S = 60.0  # a crashed worker frees the store this long after its last renewal
 RENEW_EVERY_S = 10.0

@@ -102,10 +102,10 @@ def where_phones_go(address: JoinAddress) -> None:
                        f"carries this computer's network address, {host}."}[address.source]
     st.caption(f"{said} Phones must be on the same network as this computer (the same Wi-Fi). Behind a proxy or "
                f"in a container, set {PUBLIC_URL_ENV} to the address phones open.")
-    if address.source == "network" and is_loopback(config.get_option("server.address") or "0.0.0.0"):
-        st.warning(f"This server only listens on this computer (server.address is "
-                   f"{config.get_option('server.address')}), so phones cannot reach {host}. Restart it with "
-                   f"`--server.address 0.0.0.0`.")
+    listens = config.get_option("server.address") or ""
+    if address.source == "network" and listens not in ("", "0.0.0.0", "::") and is_loopback(listens):
+        st.warning(f"This server only listens on this computer (server.address is {listens}), so phones cannot "
+                   f"reach {host}. Restart it with `--server.address 0.0.0.0`.")
 
 
 def join_panel(info: classroom.ClassInfo, link: str) -> None:
