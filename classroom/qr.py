@@ -80,13 +80,17 @@ def join_url(base_url: str, code: str) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, ("class", normalize_code(code))])))
 
 
-def qr_png(text: str, scale: int = QR_SCALE) -> bytes:
+def qr_png(text: str, scale: int = QR_SCALE, fit: int | None = None) -> bytes:
     """A PNG of a QR code holding ``text``, black on white, with the standard quiet zone.
 
     Always a full QR code (never a Micro QR, which phone cameras often ignore), at error
-    correction level M or better so a smudged projector still scans.
+    correction level M or better so a smudged projector still scans. ``fit`` picks the largest
+    whole ``scale`` that keeps the picture within that many pixels: a code is shown at its own
+    size, never resampled into blurred modules.
     """
     code = segno.make_qr(text, error="m")
+    if fit is not None:
+        scale = max(1, fit // (code.symbol_size(scale=1, border=QR_BORDER)[0]))
     out = io.BytesIO()
     code.save(out, kind="png", scale=scale, border=QR_BORDER)
     return out.getvalue()

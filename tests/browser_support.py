@@ -27,18 +27,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(env: dict | None = None, timeout: float = 60.0):
+def running_app(env: dict | None = None, timeout: float = 60.0, address: str = "127.0.0.1"):
     """Start ``streamlit run app.py`` on a free port; yield its URL; stop it afterwards."""
-    with app_server(env, timeout) as (url, _):
+    with app_server(env, timeout, address) as (url, _):
         yield url
 
 
 @contextlib.contextmanager
-def app_server(env: dict | None = None, timeout: float = 60.0):
-    """Like ``running_app``, yielding ``(url, process)`` for those who watch the server itself."""
+def app_server(env: dict | None = None, timeout: float = 60.0, address: str = "127.0.0.1"):
+    """Like ``running_app``, yielding ``(url, process)`` for those who watch the server itself.
+    ``address`` is where it listens (0.0.0.0: every network, as a classroom server must); the URL is local."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-           "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", address,
            "--browser.gatherUsageStats", "false"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

@@ -23,18 +23,25 @@ from .text import plain
 POLL_S = 2.0  # how often the dashboard asks the store for news
 CELL_SHOWN = 24  # drawings shown for one square of the confusion matrix
 LATEST_SHOWN = 12  # the latest drawings, newest first
+PROJECTED_SHOWN = 6  # ... on the projector, in one row
+PROJECTED_QR = 420  # px: the join code's side on the projector, at most (scaled down on smaller screens)
 TILE = 84  # px per drawing in a gallery
 RIGHT, WRONG = "#2e7d32", "#c62828"
 PROJECTOR_CSS = """
 <style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"] {display: none;}
-[data-testid="stMainBlockContainer"] {padding: 1rem 2rem; max-width: 100%;}
-.st-key-projector_code p {font-size: 3.2rem; font-weight: 800; letter-spacing: 0.3rem; line-height: 1.1; margin: 0;}
-.st-key-projector_link p {font-size: 1.3rem; word-break: break-all;}
-.st-key-projector_live [data-testid="stMetricValue"] {font-size: 3.6rem;}
-.st-key-projector_live [data-testid="stMetricLabel"] p {font-size: 1.5rem;}
-.st-key-projector_live h3 {font-size: 1.8rem;}
-.st-key-projector_live [data-testid="stCaptionContainer"] p {font-size: 1.2rem;}
+[data-testid="stMainBlockContainer"] {padding: 0.8rem 2rem; max-width: 100%;}
+.st-key-projector_qr img {image-rendering: pixelated; max-width: 100%; height: auto; display: block; margin: auto;}
+.st-key-projector_code p {font-size: clamp(2.4rem, 6vw, 5rem); font-weight: 800; letter-spacing: 0.25rem;
+                          line-height: 1.05; margin: 0; text-align: center;}
+.st-key-projector_name p {font-size: clamp(1.3rem, 2.4vw, 2rem); overflow-wrap: anywhere; text-align: center;
+                          margin: 0;}
+.st-key-projector_link p {font-size: 1.1rem; overflow-wrap: anywhere; text-align: center;}
+.st-key-projector_live [data-testid="stMetricValue"] {font-size: clamp(2.2rem, 4.5vw, 3.6rem);}
+.st-key-projector_live [data-testid="stMetricLabel"] p {font-size: 1.4rem;}
+.st-key-projector_live [data-testid="stMetricDelta"] {font-size: 1.1rem;}
+.st-key-projector_live h3 {font-size: 1.7rem; padding: 0.2rem 0;}
+.st-key-projector_live button p {font-size: 1.1rem;}
 </style>
 """
 
@@ -55,11 +62,14 @@ def projector(store: classroom.Store, info: classroom.ClassInfo, link: str) -> N
     join, live = st.columns([2, 3], gap="large")
     with join:
         if info.is_open:
-            st.image(qr_png(link), width="stretch")
+            with st.container(key="projector_qr"):
+                st.image(qr_png(link, fit=PROJECTED_QR), output_format="PNG")  # PNG: JPEG blurs the modules
             with st.container(key="projector_code"):
-                st.markdown(f"{plain(info.name, limit=30)} · {info.code}")
+                st.markdown(info.code)
+            with st.container(key="projector_name"):
+                st.markdown(plain(info.name))
             with st.container(key="projector_link"):
-                st.markdown(plain(link))
+                st.markdown(f"`{link}`")
         else:
             st.warning("This class is closed: nobody can join or send.")
     with live, st.container(key="projector_live"):
@@ -70,17 +80,17 @@ def _projected(store: classroom.Store, code: str) -> None:
     """Polled like the dashboard: the numbers, the digits and the latest drawings, large."""
     try:
         summary = classroom.class_summary(store, code)
-        latest = classroom.class_drawings(store, code, last=6)
+        latest = classroom.class_drawings(store, code, last=PROJECTED_SHOWN)
     except classroom.ClassStoreError as err:
         st.warning(plain(err))
         return
     _metrics(summary)
-    if summary.n_drawings:
-        st.plotly_chart(_counts_figure(summary, big=True), key="projector_counts", config={"displayModeBar": False})
-        st.subheader("Latest drawings")
-        gallery(list(reversed(latest)), "projector", columns=6, tile=110)
-    else:
+    if not summary.n_drawings:
         st.info("No drawings yet. Scan the code, draw a digit, press Send to class.")
+        return
+    st.plotly_chart(_counts_figure(summary, big=True), key="projector_counts", config={"displayModeBar": False})
+    st.subheader("Latest drawings")
+    gallery(list(reversed(latest)), "projector", columns=PROJECTED_SHOWN, tile=80, sure=False)
 
 
 def _metrics(summary: classroom.ClassSummary) -> None:
@@ -115,16 +125,20 @@ def _counts_figure(summary: classroom.ClassSummary, big: bool = False) -> go.Fig
     """Drawings per intended digit, each bar split into read right and read wrong, "right/all" above it."""
     right = np.diag(summary.confusion)
     digits = list(range(10))
+    size = 22 if big else 15
     fig = go.Figure([go.Bar(x=digits, y=right, name="read right", marker_color=RIGHT),
                      go.Bar(x=digits, y=summary.counts - right, name="read wrong", marker_color=WRONG)])
     fig.add_trace(go.Scatter(x=digits, y=summary.counts, mode="text", showlegend=False, hoverinfo="skip",
                              text=[f"{r}/{n}" if n else "" for r, n in zip(right, summary.counts)],
-                             textposition="top center", textfont=dict(size=24 if big else 15)))
-    fig.update_layout(barmode="stack", height=360 if big else 300, margin=dict(l=10, r=10, t=50, b=10),
-                      title="Drawings per digit (above each bar: read right / sent)", font=dict(size=22 if big else 16),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"),
-                      xaxis=dict(dtick=1, title="the digit meant"),
-                      yaxis=dict(rangemode="tozero", range=[0, max(1, int(summary.counts.max())) * 1.25]))
+                             textposition="top center", textfont=dict(size=size)))
+    fig.update_layout(barmode="stack", height=250 if big else 300, margin=dict(l=10, r=10, t=60, b=10),
+                      title=dict(text="Per digit: read right / sent", font=dict(size=size)),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right",
+                                  font=dict(size=size - 4)),
+                      xaxis=dict(dtick=1, title=dict(text="the digit meant", font=dict(size=size - 4)),
+                                 tickfont=dict(size=size)),
+                      yaxis=dict(rangemode="tozero", range=[0, max(1, int(summary.counts.max())) * 1.3],
+                                 tickfont=dict(size=max(12, size - 6))))
     return fig
 
 
@@ -161,14 +175,16 @@ def _hardest(summary: classroom.ClassSummary) -> None:
     gallery(summary.hardest, "hard")
 
 
-def gallery(records: list[classroom.DrawingRecord], key: str, columns: int = 6, tile: int = TILE) -> None:
-    """Drawings in a row of tiles, each with what was meant, what was read, and by whom."""
+def gallery(records: list[classroom.DrawingRecord], key: str, columns: int = 6, tile: int = TILE,
+            sure: bool = True) -> None:
+    """Drawings in a row of tiles, each with what was meant, what was read (and how surely), and by whom."""
     cells = st.columns(columns)
     for i, record in enumerate(records):
         with cells[i % columns]:
             st.image(pixels(record.image / 255.0, scale=3), width=tile)
             said = "✓" if record.right else f"→ {record.predicted}"
-            if st.button(f"{record.intended} {said} · {record.confidence:.0%}", key=f"{key}_{record.id}",
+            surely = f" · {record.confidence:.0%}" if sure else ""
+            if st.button(f"{record.intended} {said}{surely}", key=f"{key}_{record.id}",
                          help=plain(record.nickname or "anonymous")):
                 full_screen(record)
 

@@ -8,10 +8,15 @@ _MARKDOWN = re.compile(r"([\\`*_\[\]()<>#!|~$:&@{}])")
 # ... and those that only mean something at the start of a line: a list item, a heading underline
 _BULLET = re.compile(r"^(\s*)([-+=])")
 _NUMBERED = re.compile(r"^(\s*\d+)([.)])")
+# GFM turns web addresses and e-mail addresses into links after escapes are undone: an invisible
+# zero-width space breaks "http://", "www." and "@" so that a name never becomes a link
+_AUTOLINK = re.compile(r"(?i)(?=://)|(?<=\bwww)(?=\.)|(?=@)")
+_BREAK = "\u200b"
 
 
 def plain(text: object, limit: int | None = None) -> str:
-    """``text`` as literal Markdown: every markup character escaped, control characters dropped.
+    """``text`` as literal Markdown: every markup character escaped, control characters dropped,
+    web and e-mail addresses kept from becoming links.
 
     Args:
         text: a name or a message (an exception gives its message).
@@ -21,5 +26,6 @@ def plain(text: object, limit: int | None = None) -> str:
     clean = "".join(ch for ch in str(text) if ch.isprintable())
     if limit is not None and len(clean) > limit:
         clean = clean[: limit - 1] + "…"
+    clean = _AUTOLINK.sub(_BREAK, clean)
     escaped = _BULLET.sub(r"\1\\\2", _MARKDOWN.sub(r"\\\1", clean), count=1)
     return _NUMBERED.sub(r"\1\\\2", escaped, count=1)

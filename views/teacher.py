@@ -17,6 +17,7 @@ from ui.text import plain
 
 CLASS_CHOSEN = "teacher_class"
 PROJECTOR = "teacher_projector"
+QR_SHOWN = 360  # px: the join code's side on the Teacher page, at most
 
 
 def login(store) -> bool:
@@ -58,7 +59,7 @@ def new_class(store) -> None:
 def class_bar(store) -> classroom.ClassInfo | None:
     """One row: which class (made here or with ``python -m classroom create``), the projector view, log out."""
     classes = classroom.list_classes(store)
-    chooser, projector, out = st.columns([3, 2, 1], vertical_alignment="bottom")
+    chooser, projector, out = st.columns([3, 2, 1], vertical_alignment="center")
     projector.toggle("Projector view", key=PROJECTOR,
                      help="Large type for the back of the room: the join code, the class's digits, the latest "
                           "drawings. The sidebar folds away.")
@@ -72,7 +73,8 @@ def class_bar(store) -> classroom.ClassInfo | None:
         st.session_state[CLASS_CHOSEN] = codes[0]
     by_code = {c.code: c for c in classes}
     code = chooser.selectbox("Class", codes, key=CLASS_CHOSEN, format_func=lambda c: (
-        f"{by_code[c].name} ({c}){'' if by_code[c].is_open else ' · closed'}"))
+        f"{by_code[c].name} ({c}){'' if by_code[c].is_open else ' · closed'}"),
+        label_visibility="collapsed" if st.session_state.get(PROJECTOR) else "visible")
     return by_code[code]
 
 
@@ -119,7 +121,7 @@ def join_panel(info: classroom.ClassInfo, link: str) -> None:
         where_phones_go(app_address())
         st.button("Close the class", key="close_class", on_click=close, args=(info.code,),
                   help="Nobody can join or send any more; the drawings stay.")
-    code.image(qr_png(link), caption="Scan to join", width=360)
+    code.image(qr_png(link, fit=QR_SHOWN), caption="Scan to join", output_format="PNG")  # PNG: JPEG blurs modules
 
 
 def close(code: str) -> None:
@@ -132,9 +134,9 @@ def close(code: str) -> None:
 def main() -> None:
     try:
         store = get_store()
+        write_cookie()  # a login's token, or a logout's deletion
         if not login(store):
             return
-        write_cookie()
         projector = st.session_state.get(PROJECTOR, False)
         if not projector:
             st.title("Teacher")
