@@ -379,3 +379,36 @@ def test_students_never_see_tracebacks():
     settings = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text())
     shown = settings["client"]["showErrorDetails"]
     assert shown == config.ShowErrorDetailsConfigOptions.NONE  # "false" would still show the stack trace
+
+
+def forged_canvas_message(width: int, height: int) -> str:
+    """What a hostile client can send as the canvas's picture: a valid PNG of any size in a few hundred kB."""
+    import base64
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer, row = zlib.compressobj(9), bytes(1 + 4 * width)
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+           + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def test_a_forged_canvas_message_is_refused_unread_with_a_sentence(class_db):
+    import resource
+
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    forged = forged_canvas_message(9000, 9000)  # 420 kB that used to cost the server +2.8 GB
+    at.session_state["canvas"] = {"drawing": {"raw": {"objects": [{"type": "path"}] * 10_000}, "data": forged},
+                                  "backgroundFit": None}
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    at.run()
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    assert not at.exception
+    assert any("9000x9000 pixels, larger than the canvas can be" in w.value for w in at.warning)
+    assert at.info[0].value.startswith("Draw a digit")  # the page carries on, with nothing read
+    assert grown_mib < 200, f"the process' peak memory grew by {grown_mib:.0f} MiB"
