@@ -1,6 +1,7 @@
 """Teacher: create a class, put its join link on the projector, watch what the class draws, fine-tune on it."""
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
@@ -86,17 +87,19 @@ def app_address() -> JoinAddress:
     server_address = config.get_option("browser.serverAddress") if config.is_manually_set(
         "browser.serverAddress") else ""
     server_port = config.get_option("browser.serverPort") if config.is_manually_set("browser.serverPort") else None
+    in_container = Path("/.dockerenv").exists()  # its own address is the container's, which phones cannot reach
     return join_address(browser, os.environ.get(PUBLIC_URL_ENV, ""), server_address, server_port,
-                        get_internal_ip() if is_loopback(parts.hostname) else None)
+                        get_internal_ip() if is_loopback(parts.hostname) and not in_container else None)
 
 
 def where_phones_go(address: JoinAddress) -> None:
     """Say which address the code carries, and what a phone needs to open it."""
     host = urlsplit(address.url).netloc
     if address.source == "none":
-        st.warning(f"This page is open at {host}, which on a phone means the phone itself, and this computer has no "
-                   f"network address to offer instead: phones cannot join. Connect this computer to the room's "
-                   f"Wi-Fi and reload, or set {PUBLIC_URL_ENV} to the address phones can open.")
+        st.warning(f"This page is open at {host}, which on a phone means the phone itself, and this server cannot "
+                   f"tell its address on the room's network (it has none, or it runs in a container): phones cannot "
+                   f"join. Set {PUBLIC_URL_ENV} to the address phones open (such as http://192.168.1.5:8501), or "
+                   f"connect this computer to the room's Wi-Fi and reload.")
         return
     said = {"configured": f"The code carries {host}, the address set in {PUBLIC_URL_ENV}.",
             "browser": f"The code carries {host}, the address of this page.",
