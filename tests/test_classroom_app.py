@@ -178,7 +178,11 @@ def test_teacher_logs_in_creates_class_and_sees_dashboard(class_db):
     code = classroom.list_classes(classroom.connect(class_db))[0].code
     assert code in at.markdown[0].value or any(code in m.value for m in at.markdown)
     assert any("No drawings yet" in i.value for i in at.info)
+    assert not any("at least 20 drawings" in i.value for i in at.info)  # only the open tab runs
+    at.session_state["teacher_tab"] = "Fine-tune"
+    at.run()
     assert any("at least 20 drawings" in i.value for i in at.info)  # too few to fine-tune
+    assert not any("No drawings yet" in i.value for i in at.info)
 
 
 def test_teacher_page_without_password_says_how(class_db, monkeypatch):
@@ -412,3 +416,14 @@ def test_a_forged_canvas_message_is_refused_unread_with_a_sentence(class_db):
     assert any("9000x9000 pixels, larger than the canvas can be" in w.value for w in at.warning)
     assert at.info[0].value.startswith("Draw a digit")  # the page carries on, with nothing read
     assert grown_mib < 200, f"the process' peak memory grew by {grown_mib:.0f} MiB"
+
+
+def test_a_teacher_on_localhost_without_a_network_address_is_told_phones_cannot_join(class_db, monkeypatch):
+    import streamlit.net_util
+
+    monkeypatch.setattr(streamlit.net_util, "get_internal_ip", lambda: None)
+    at = teacher_logged_in("http://localhost:8501/teacher")
+    at.text_input[0].input("9B")
+    next(b for b in at.button if b.label == "Create class").click().run()
+    said = next(w.value for w in at.warning if "phones cannot join" in w.value)
+    assert "CONVNET_LAB_PUBLIC_URL" in said

@@ -305,3 +305,32 @@ def test_a_teacher_on_localhost_gets_a_qr_code_phones_on_the_network_can_open(br
         page.screenshot(path=tmp_path / "teacher-localhost-1280x720.png")
         health = urllib.parse.urlunsplit(urllib.parse.urlsplit(link)._replace(path="/_stcore/health", query=""))
         assert urllib.request.urlopen(health, timeout=10).status == 200  # the address answers from the network
+
+
+def test_the_projector_view_fits_the_back_of_the_room(browser, lesson, tmp_path):
+    url, db = lesson
+    store = classroom.connect(db)
+    teacher = browser.new_page(viewport={"width": 1280, "height": 720})
+    teacher, link = teacher_creates_class(browser, url, teacher)
+    code = link.split("class=")[1]
+    student = classroom.join(store, code, "Ada")
+    for digit in (1, 4, 4, 7):
+        image = np.zeros((28, 28), np.uint8)
+        image[4:24, 12:16] = 255
+        classroom.send_drawing(store, student, image, intended=digit, predicted=1, confidence=0.8)
+    teacher.locator(".st-key-teacher_projector label").click()
+    teacher.locator(".st-key-projector_counts").wait_for(timeout=30_000)
+    wait_until_idle(teacher)
+    teacher.screenshot(path=tmp_path / "projector-1280x720.png")
+    for part in (".st-key-projector_qr img", ".st-key-projector_code", "[data-testid='stMetric']"):
+        box = teacher.locator(part).first.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 720, part  # on the first screen, no scrolling
+    assert teacher.locator(".st-key-projector_qr img").bounding_box()["width"] >= 380  # the code is big
+    size = teacher.locator(".st-key-projector_code p").evaluate("p => parseFloat(getComputedStyle(p).fontSize)")
+    assert size >= 48 and code in teacher.locator(".st-key-projector_code").inner_text()
+    assert not teacher.locator("[data-testid='stSidebar']").is_visible()
+    assert "1/1" in teacher.locator(".st-key-projector_counts").inner_text()  # the digit 1: read right once
+    teacher.set_viewport_size({"width": 390, "height": 844})
+    wait_until_idle(teacher)
+    teacher.screenshot(path=tmp_path / "projector-390x844.png")
+    assert teacher.locator(".st-key-projector_qr img").bounding_box()["width"] <= 390  # shrinks, never overflows

@@ -69,6 +69,8 @@ def test_teacher_fine_tunes_and_finds_the_new_model_in_the_picker(lesson, finetu
     at = teacher_app()
     at.text_input(key="teacher_password_input").input(PASSWORD)
     at.button[0].click().run()
+    at.session_state["teacher_tab"] = "Fine-tune"
+    at.run()
     assert not at.button(key="finetune").disabled
     at.button(key="finetune").click().run()
     assert not at.exception and not at.button(key="stop_finetune").disabled  # running

@@ -21,6 +21,7 @@ from .current import active_model_path, predictor
 from .text import plain
 
 POLL_S = 2.0  # how often the dashboard asks the store for news
+TAB = "teacher_tab"  # the dashboard's open tab
 CELL_SHOWN = 24  # drawings shown for one square of the confusion matrix
 LATEST_SHOWN = 12  # the latest drawings, newest first
 PROJECTED_SHOWN = 6  # ... on the projector, in one row
@@ -47,13 +48,18 @@ PROJECTOR_CSS = """
 
 
 def show(store: classroom.Store, info: classroom.ClassInfo) -> None:
-    live, tune, export = st.tabs(["Live dashboard", "Fine-tune", "Export"])
-    with live:
-        st.fragment(_live, run_every=POLL_S)(store, info.code)
-    with tune:
-        class_job.panel(store, info.code)
-    with export:
-        export_buttons(store, info.code)
+    """The dashboard, the fine-tune and the export in tabs; only the open one runs (and polls the store),
+    and it stays open across reruns, such as the one that lists a fine-tuned model in the picker."""
+    live, tune, export = st.tabs(["Live dashboard", "Fine-tune", "Export"], key=TAB, on_change="rerun")
+    if live.open:
+        with live:
+            st.fragment(_live, run_every=POLL_S)(store, info.code)
+    if tune.open:
+        with tune:
+            class_job.panel(store, info.code)
+    if export.open:
+        with export:
+            export_buttons(store, info.code)
 
 
 def projector(store: classroom.Store, info: classroom.ClassInfo, link: str) -> None:

@@ -87,9 +87,8 @@ def app_address() -> JoinAddress:
     server_address = config.get_option("browser.serverAddress") if config.is_manually_set(
         "browser.serverAddress") else ""
     server_port = config.get_option("browser.serverPort") if config.is_manually_set("browser.serverPort") else None
-    in_container = Path("/.dockerenv").exists()  # its own address is the container's, which phones cannot reach
     return join_address(browser, os.environ.get(PUBLIC_URL_ENV, ""), server_address, server_port,
-                        get_internal_ip() if is_loopback(parts.hostname) and not in_container else None)
+                        get_internal_ip() if is_loopback(parts.hostname) else None)
 
 
 def where_phones_go(address: JoinAddress) -> None:
@@ -97,9 +96,9 @@ def where_phones_go(address: JoinAddress) -> None:
     host = urlsplit(address.url).netloc
     if address.source == "none":
         st.warning(f"This page is open at {host}, which on a phone means the phone itself, and this server cannot "
-                   f"tell its address on the room's network (it has none, or it runs in a container): phones cannot "
-                   f"join. Set {PUBLIC_URL_ENV} to the address phones open (such as http://192.168.1.5:8501), or "
-                   f"connect this computer to the room's Wi-Fi and reload.")
+                   f"tell its address on the room's network: phones cannot join. Set {PUBLIC_URL_ENV} to the "
+                   f"address phones open (such as http://192.168.1.5:8501), or connect this computer to the room's "
+                   f"Wi-Fi and reload.")
         return
     said = {"configured": f"The code carries {host}, the address set in {PUBLIC_URL_ENV}.",
             "browser": f"The code carries {host}, the address of this page.",
@@ -107,6 +106,9 @@ def where_phones_go(address: JoinAddress) -> None:
                        f"carries this computer's network address, {host}."}[address.source]
     st.caption(f"{said} Phones must be on the same network as this computer (the same Wi-Fi). Behind a proxy or "
                f"in a container, set {PUBLIC_URL_ENV} to the address phones open.")
+    if address.source == "network" and Path("/.dockerenv").exists():
+        st.warning(f"This server runs in a container, so {host} may be the container's own address, which phones "
+                   f"cannot reach. If they cannot join, set {PUBLIC_URL_ENV} to this computer's address and port.")
     listens = config.get_option("server.address") or ""
     if address.source == "network" and listens not in ("", "0.0.0.0", "::") and is_loopback(listens):
         st.warning(f"This server only listens on this computer (server.address is {listens}), so phones cannot "
