@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from .db import ClassStoreError, Store, transaction
@@ -167,14 +167,15 @@ def _hardest_ids(cells) -> list[int]:
 
 
 def running_class(store: Store, within_s: float = RUNNING_S) -> ClassInfo | None:
-    """The newest open class that was created, joined or sent to in the last ``within_s`` seconds: a lesson
-    is on, so only its teacher changes shared models. None when no class is running."""
+    """The open class a student joined or sent to most recently, if that was in the last ``within_s`` seconds:
+    a lesson is on, so only its teacher trains or changes shared models. None when no class is running (a
+    class nobody has joined yet is not running: nobody is there to be kept from anything)."""
     since = store.clock() - dt.timedelta(seconds=within_s)
-    joined = select(Student.class_id).where(Student.created > since)
-    sent = select(Drawing.class_id).where(Drawing.created > since)
+    joined = select(Student.class_id.label("class_id"), Student.created.label("at")).where(Student.created > since)
+    sent = select(Drawing.class_id.label("class_id"), Drawing.created.label("at")).where(Drawing.created > since)
+    active = joined.union_all(sent).subquery()
     with transaction(store) as session:
-        row = session.scalars(select(SchoolClass).where(
-            SchoolClass.closed.is_(None),
-            or_(SchoolClass.created > since, SchoolClass.id.in_(joined), SchoolClass.id.in_(sent)))
-            .order_by(SchoolClass.created.desc(), SchoolClass.id.desc()).limit(1)).first()
+        row = session.execute(select(SchoolClass).join(active, active.c.class_id == SchoolClass.id)
+                              .where(SchoolClass.closed.is_(None))
+                              .order_by(active.c.at.desc()).limit(1)).scalars().first()
         return None if row is None else _info(row)

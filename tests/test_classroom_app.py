@@ -250,18 +250,21 @@ def model_tools(at: AppTest) -> tuple[bool, str]:
     return offered, said
 
 
-def test_while_a_class_runs_only_the_teacher_uploads_renames_or_deletes_models(code, class_db):
+def test_while_a_class_runs_only_the_teacher_uploads_renames_or_deletes_models_or_trains(code, class_db):
     at = student_app(code)
-    for step in ("invited", "joined", "left"):
-        if step == "joined":
-            join(at, "Mallory")
+    assert model_tools(at)[0] and not at.sidebar.button(key="train").disabled  # nobody joined: no lesson yet
+    join(at, "Mallory")
+    for step in ("joined", "left", "came without the link"):
         if step == "left":
             at.sidebar.button(key="leave_class").click().run()
+        if step == "came without the link":
+            at = AppTest.from_file("../app.py", default_timeout=120)
+            at.run()
         offered, said = model_tools(at)
-        assert not offered, step
+        assert not offered and at.sidebar.button(key="train").disabled, step
         assert "is running on this server, so only the teacher can upload, rename or delete" in said, step
     teacher = teacher_logged_in().switch_page("views/draw.py").run()
-    assert model_tools(teacher)[0]  # the teacher can
+    assert model_tools(teacher)[0] and not teacher.sidebar.button(key="train").disabled  # the teacher can
 
 
 def test_with_no_class_running_anyone_manages_models(class_db):

@@ -343,14 +343,17 @@ def test_one_person_on_two_devices_with_one_nickname_is_one_writer(store, code):
 def test_a_class_runs_while_open_and_recently_joined_or_sent_to(store, clock):
     assert classroom.running_class(store) is None
     old = classroom.create_class(store, "yesterday")
-    clock.advance(3 * 3600)
-    assert classroom.running_class(store) is None  # open, but nobody came for hours
+    assert classroom.running_class(store) is None  # created, but nobody is there yet
     student = classroom.join(store, old)
     assert classroom.running_class(store).code == old
     clock.advance(3 * 3600)
+    assert classroom.running_class(store) is None  # nobody came for hours
     send(store, student)
     assert classroom.running_class(store).code == old  # a drawing keeps it running
-    classroom.close_class(store, old)
-    assert classroom.running_class(store) is None  # closed: the lesson is over
     fresh = classroom.create_class(store, "today")
-    assert classroom.running_class(store).code == fresh
+    classroom.join(store, fresh)
+    assert classroom.running_class(store).code == fresh  # the latest activity
+    classroom.close_class(store, fresh)
+    assert classroom.running_class(store).code == old  # closed: that lesson is over
+    classroom.close_class(store, old)
+    assert classroom.running_class(store) is None

@@ -53,23 +53,30 @@ def membership() -> dict | None:
 
 
 def students_locked() -> bool:
-    """Whether this session is a student in a class: then only the teacher starts or stops training."""
-    return membership() is not None and not is_teacher()
+    """Whether only the teacher may start or stop training now: this session is in a class, or a class
+    runs on this server's store (``classroom.running_class``) and this session is not its teacher."""
+    return not is_teacher() and (membership() is not None or running_class() is not None)
+
+
+def running_class() -> classroom.ClassInfo | None:
+    """The class running on this server's store, if any (asked at most every RUNNING_CHECK_S)."""
+    return _running_class(classroom.default_url()) if _store_in_use() else None
 
 
 def model_changes_refused() -> str | None:
     """Why this session may not upload, rename or delete shared models (a sentence), or None when it may.
 
-    While a class runs on this server's store (``classroom.running_class``), only the teacher
-    may: whoever else is here is in the class, joined or not (leaving the class changes nothing).
+    While a class runs, only the teacher may: whoever else is here is in the class, joined or
+    not (leaving the class, or opening the app without its link, changes nothing).
     """
     if is_teacher():
         return None
-    running = _running_class(classroom.default_url()) if _store_in_use() else None
-    if running is None:
+    joined, running = membership(), running_class()
+    name = joined["name"] if joined else running.name if running else None
+    if name is None:
         return None
-    return (f"The class {plain(running.name, limit=40)} is running on this server, so only the teacher can "
-            f"upload, rename or delete models.")
+    return (f"The class {plain(name, limit=40)} is running on this server, so only the teacher can upload, "
+            f"rename or delete models.")
 
 
 def _store_in_use() -> bool:
@@ -181,6 +188,7 @@ def _join(code: str, name: str) -> None:
     except ClassStoreError as err:
         st.session_state[_NOTICE] = str(err)
         return
+    _running_class.clear()  # a lesson may have just begun: this server knows now, not RUNNING_CHECK_S later
     _become_member(code, name, student, nickname)
 
 
