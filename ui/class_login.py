@@ -95,5 +95,6 @@ def write_cookie() -> None:
     if token is None:
         return
     age = TOKEN_TTL_S if token else 0
-    st.html(f"<script>document.cookie = '{COOKIE}={token}; Max-Age={age}; Path=/; SameSite=Strict';</script>",
+    secure = "; Secure" if (st.context.url or "").startswith("https:") else ""  # never sent over plain HTTP then
+    st.html(f"<script>document.cookie = '{COOKIE}={token}; Max-Age={age}; Path=/; SameSite=Strict{secure}';</script>",
             unsafe_allow_javascript=True)
