@@ -7,6 +7,7 @@ a new session, after a reload or a server restart, finds it in ``st.context.cook
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 
@@ -83,10 +84,9 @@ def restore_teacher(store_of) -> None:
     token, configured = st.context.cookies.get(COOKIE), teacher_password()
     if not token or not configured:
         return
-    try:
+    # an unreachable store (it can take seconds to say so) is not asked again on every run: the teacher logs in anew
+    with contextlib.suppress(ClassStoreError):
         st.session_state[TEACHER] = classroom.check_teacher_token(store_of(), token, configured)
-    except ClassStoreError:
-        st.session_state[_COOKIE_READ] = False  # the store may come back: look again on the next run
 
 
 def write_cookie() -> None:
