@@ -12,7 +12,7 @@ import streamlit as st
 def main() -> None:
     # imported here, not at the top: the server's own import of this file must not wait for TensorFlow
     from mnist_model.engine.errors import ModelFileError
-    from ui.classroom import class_sidebar
+    from ui.classroom import class_banner
     from ui.current import PREDICTOR
     from ui.sidebar import render_sidebar
     from ui.streamlit_fixes import keep_keras_state
@@ -23,7 +23,7 @@ def main() -> None:
     st.set_page_config(page_title="Convnet Lab", page_icon=":material/draw:", layout="wide")
     apply_style()
     page = st.navigation(pages(), expanded=True)  # every page in view: a class should not hunt behind "View more"
-    class_sidebar()
+    class_banner()  # the class invitation or badge, at the top of every page
     st.session_state[PREDICTOR] = render_sidebar()
     try:
         page.run()

@@ -19,15 +19,9 @@ from .export import drawing_arrays, export_csv, export_npz
 from .leases import Lease, StoreLease, acquire_job_lease, job_lease, release_job_lease, renew_job_lease
 from .store import (
     ClassInfo,
-    ClassSummary,
-    DrawingRecord,
-    check_teacher_password,
-    class_drawings,
-    class_summary,
     clean_text,
     close_class,
     create_class,
-    drawing,
     find_class,
     image_to_uint8,
     join,
@@ -35,9 +29,20 @@ from .store import (
     normalize_code,
     rejoin,
     send_drawing,
-    student_drawings,
     withdraw,
 )
+from .summary import (
+    ClassSummary,
+    DrawingRecord,
+    class_drawings,
+    class_summary,
+    drawing,
+    running_class,
+    student_drawings,
+    student_numbers,
+    writer_key,
+)
+from .teacher import check_teacher_password, check_teacher_token, teacher_token
 
 __all__ = [
     "ClassClosed", "ClassInfo", "ClassNotFound", "ClassStoreError", "ClassStoreUnavailable", "ClassSummary",
@@ -45,6 +50,7 @@ __all__ = [
     "check_teacher_password",
     "class_drawings", "class_summary", "clean_text", "close_class", "connect", "create_class", "default_url",
     "drawing", "drawing_arrays", "export_csv", "export_npz", "find_class", "image_to_uint8", "job_lease", "join",
-    "list_classes", "normalize_code", "rejoin", "release_job_lease", "renew_job_lease", "send_drawing",
-    "student_drawings", "withdraw",
+    "list_classes", "normalize_code", "rejoin", "release_job_lease", "renew_job_lease", "running_class",
+    "send_drawing", "student_drawings", "student_numbers", "teacher_token", "check_teacher_token", "withdraw",
+    "writer_key",
 ]

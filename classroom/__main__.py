@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a class's drawings as FILE.npz (MNIST layout) and FILE.csv")
     p.add_argument("--class", dest="code", required=True, help="the class code")
     p.add_argument("--out", required=True, type=_npz_path, help="the .npz to write; the CSV goes beside it")
+    p.add_argument("--force", action="store_true", help="overwrite the .npz and .csv if they exist")
     p.add_argument("--db", help=db_help)
     p.set_defaults(run=cmd_export)
     return parser
@@ -61,8 +62,13 @@ def cmd_create(store, args) -> int:
 
 def cmd_export(store, args) -> int:
     info = find_class(store, args.code, allow_closed=True)
-    n = export_npz(store, info.code, args.out)
     csv_path = args.out.with_suffix(".csv")
+    existing = [str(path) for path in (args.out, csv_path) if path.exists()]
+    if existing and not args.force:
+        print(f"error: {' and '.join(existing)} already exist{'s' * (len(existing) == 1)}; nothing was written. "
+              f"Choose another --out, or add --force to overwrite.", file=sys.stderr)
+        return 2
+    n = export_npz(store, info.code, args.out)
     export_csv(store, info.code, csv_path)
     print(f"{n} drawings of {info.name!r} ({info.code}) written to {args.out} and {csv_path}")
     return 0

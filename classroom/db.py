@@ -197,13 +197,25 @@ def refuse_if_limited(session: Session, kind: str, key: str, now: dt.datetime, l
     serializes on ``key`` until it has recorded the attempt, so two processes cannot both
     take the last place.
     """
+    found = limited(session, kind, key, now, limit, window_s)
+    if found is not None:
+        n, wait = found
+        raise RateLimited(message.format(n=n, s=wait), retry_after=wait)
+
+
+def limited(session: Session, kind: str, key: str | None, now: dt.datetime, limit: int,
+            window_s: float) -> tuple[int, int] | None:
+    """``(attempts counted, seconds to wait)`` when ``key`` (None: everyone) made ``limit`` ``kind``
+    attempts in the last ``window_s`` seconds; None while there is room."""
     since = now - dt.timedelta(seconds=window_s)
-    recent = session.scalars(select(Attempt.at).where(Attempt.kind == kind, Attempt.key == key, Attempt.at > since)
-                             .order_by(Attempt.at)).all()
-    if len(recent) >= limit:
-        # one place frees up when the oldest of the last ``limit`` attempts leaves the window
-        wait = max(1, math.ceil((recent[-limit] - since).total_seconds()))
-        raise RateLimited(message.format(n=len(recent), s=wait), retry_after=wait)
+    query = select(Attempt.at).where(Attempt.kind == kind, Attempt.at > since)
+    if key is not None:
+        query = query.where(Attempt.key == key)
+    recent = session.scalars(query.order_by(Attempt.at)).all()
+    if len(recent) < limit:
+        return None
+    # one place frees up when the oldest of the last ``limit`` attempts leaves the window
+    return len(recent), max(1, math.ceil((recent[-limit] - since).total_seconds()))
 
 
 def record_attempt(session: Session, kind: str, key: str, now: dt.datetime, window_s: float) -> None:

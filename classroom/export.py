@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .db import Store
-from .store import DrawingRecord, class_drawings
+from .summary import DrawingRecord, class_drawings, student_numbers
 
 CSV_COLUMNS = ("id", "student", "intended", "predicted", "confidence", "created")
 
@@ -34,17 +34,21 @@ def export_npz(store: Store, code: str, path: str | os.PathLike) -> int:
 
 
 def export_csv(store: Store, code: str, path: str | os.PathLike) -> int:
-    """Write one CSV row per drawing of a class (CSV_COLUMNS; the student is the anonymous id).
+    """Write one CSV row per drawing of a class (CSV_COLUMNS).
+
+    The ``student`` column is the student's public number in the class (1 for the first to
+    join; see ``student_numbers``), never the secret id that withdraws drawings, nor a nickname.
 
     Returns:
         How many drawings were written.
     """
     records = class_drawings(store, code)
+    numbers = student_numbers(store, code)
 
     def write(f):
         out = csv.writer(f)
         out.writerow(CSV_COLUMNS)
-        out.writerows((r.id, r.student, r.intended, r.predicted, f"{r.confidence:.6f}",
+        out.writerows((r.id, numbers[r.student], r.intended, r.predicted, f"{r.confidence:.6f}",
                        r.created.isoformat(timespec="seconds")) for r in records)
 
     _write_atomically(Path(path), write, binary=False)

@@ -1,7 +1,10 @@
 """Fine-tuning on a class's own digits: the data side and the training, without any Streamlit.
 
-The class's drawings are split by student: half the students' drawings train, the other
-half's measure, so the accuracy after says how the model reads writers it never saw.
+The class's drawings are split by writer: half the writers' drawings train, the other half's
+measure, so the accuracy after says how the model reads writers it never saw. A writer is a
+student, or all students with the same nickname (one person on two devices joins twice;
+see ``summary.writer_key``). The check reports each accuracy with its interval and whether
+the change is beyond noise (``paired``).
 Training continues from a copy of the model on fresh MNIST images each epoch mixed with
 the class's training drawings, repeated so they make a fixed share of every epoch.
 """
@@ -19,8 +22,10 @@ import numpy as np
 
 from mnist_model.engine.config import TrainConfig
 from mnist_model.engine.data import prepare_images, prepare_labels
-from mnist_model.engine.inference import evaluate, outputs_probabilities
+from mnist_model.engine.inference import EVAL_BATCH, outputs_probabilities
 from mnist_model.engine.training import Guard, TrainingCancelled, TrainingDiverged, make_dataset
+
+from .paired import PairedAccuracy
 
 MIN_DRAWINGS = 20  # fewer, and the held-out half is a handful of digits: its accuracy means nothing
 MIN_STUDENTS = 4  # fewer, and two writers on each side cannot say whether other writers gain
@@ -60,10 +65,8 @@ class FinetuneResult:
 
     model: keras.Model
     config: FinetuneConfig
-    class_accuracy_before: float  # on the held-out students' drawings
-    class_accuracy_after: float
-    mnist_accuracy_before: float  # on the MNIST test set
-    mnist_accuracy_after: float
+    held_out: PairedAccuracy  # the held-out writers' drawings, read before and after
+    mnist: PairedAccuracy  # the MNIST test set, read before and after
     train_students: list[str]
     held_out_students: list[str]
     n_train_drawings: int
@@ -71,11 +74,30 @@ class FinetuneResult:
     seconds: float  # wall time of the training, without the measurements
     snapshots: list[list[np.ndarray]] = dataclasses.field(default_factory=list)  # weights after each epoch
 
+    @property
+    def class_accuracy_before(self) -> float:
+        return self.held_out.before
+
+    @property
+    def class_accuracy_after(self) -> float:
+        return self.held_out.after
+
+    @property
+    def mnist_accuracy_before(self) -> float:
+        return self.mnist.before
+
+    @property
+    def mnist_accuracy_after(self) -> float:
+        return self.mnist.after
+
     def card(self) -> dict:
         """What a model card records about the fine-tune (the caller adds which class it was)."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name not in ("model", "snapshots")}
-        return {**fields, "config": self.config.to_dict()}
+                  if f.name not in ("model", "snapshots", "held_out", "mnist")}
+        scores = {name: getattr(self, name) for name in ("class_accuracy_before", "class_accuracy_after",
+                                                         "mnist_accuracy_before", "mnist_accuracy_after")}
+        return {**fields, **scores, "held_out": self.held_out.to_dict(), "mnist": self.mnist.to_dict(),
+                "config": self.config.to_dict()}
 
 
 def too_few(n_drawings: int, n_students: int) -> str | None:
@@ -89,10 +111,10 @@ def too_few(n_drawings: int, n_students: int) -> str | None:
 
 def split_by_student(students: Sequence[str], seed: int = 0, held_out_share: float = 0.5
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Which drawings train and which measure, holding out whole students, never single drawings.
+    """Which drawings train and which measure, holding out whole writers, never single drawings.
 
     Args:
-        students: the student of each drawing, in the drawings' order.
+        students: the writer of each drawing (``summary.writer_key``), in the drawings' order.
         seed: picks the held-out students reproducibly.
         held_out_share: the share of students held out (at least one, and at least one left to train).
 
@@ -121,7 +143,7 @@ def finetune(model: keras.Model, class_x: np.ndarray, class_y: np.ndarray, stude
         model: the model to start from; it is not changed.
         class_x: the class's drawings, (N, 28, 28) uint8 as the store keeps them.
         class_y: the digit each drawing was meant to be, (N,).
-        students: the student of each drawing, (N,); see ``split_by_student``.
+        students: the writer of each drawing, (N,); see ``split_by_student``.
         mnist: ``((x_train, y_train), (x_test, y_test))`` as ``mnist_model.engine.data.load_prepared`` gives.
         config: how to train.
         progress: called with (share done, what is happening) now and then.
@@ -140,19 +162,27 @@ def finetune(model: keras.Model, class_x: np.ndarray, class_y: np.ndarray, stude
     train, held = split_by_student(students, config.seed, config.held_out_share)
     (x_train, y_train), (x_test, y_test) = mnist
     report(0.0, "Measuring the model before fine-tuning ...")
-    before = (evaluate(model, x[held], y[held])["test_accuracy"], evaluate(model, x_test, y_test)["test_accuracy"])
+    before = (read_right(model, x[held], y[held]), read_right(model, x_test, y_test))
     tuned = copy_for_training(model, config, len(x_train))
     start = time.perf_counter()
     snapshots = _train(tuned, (x_train, y_train), (x[train], y[train]), config, report, Guard(cancel))
     seconds = time.perf_counter() - start
     report(1.0, "Measuring the fine-tuned model ...")
-    after = (evaluate(tuned, x[held], y[held])["test_accuracy"], evaluate(tuned, x_test, y_test)["test_accuracy"])
+    after = (read_right(tuned, x[held], y[held]), read_right(tuned, x_test, y_test))
     names = np.asarray(students, dtype=str)
-    return FinetuneResult(model=tuned, config=config, class_accuracy_before=before[0], class_accuracy_after=after[0],
-                          mnist_accuracy_before=before[1], mnist_accuracy_after=after[1],
+    return FinetuneResult(model=tuned, config=config, held_out=PairedAccuracy.from_right(before[0], after[0]),
+                          mnist=PairedAccuracy.from_right(before[1], after[1]),
                           train_students=sorted(set(names[train])), held_out_students=sorted(set(names[held])),
                           n_train_drawings=len(train), n_held_out_drawings=len(held), seconds=seconds,
                           snapshots=snapshots)
+
+
+def read_right(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether ``model`` reads each prepared image right (labels one-hot or digits), as booleans."""
+    if not len(x):
+        return np.zeros(0, bool)
+    scores = np.concatenate([model.predict_on_batch(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+    return scores.argmax(1) == (y.argmax(1) if y.ndim == 2 else y)
 
 
 def _class_data(class_x, class_y, students) -> tuple[np.ndarray, np.ndarray]:

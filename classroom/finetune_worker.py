@@ -3,7 +3,8 @@
 It speaks the app's worker protocol (``mnist_model/engine/worker.py``): the request is
 ``{"db": URL, "code": CODE, "model_path": ..., "models_dir": ..., "config": {...}}``; progress
 comes back as ``progress`` events with ``done`` and ``message``; the outcome is ``done`` (with
-the accuracies before and after), ``cancelled`` or ``failed``. While it runs the worker holds
+the accuracies before and after, and the paired counts behind them: ``held_out`` and ``mnist``,
+see ``paired.PairedAccuracy``), ``cancelled`` or ``failed``. While it runs the worker holds
 the store's job lease and renews it, so only one training runs per store, whichever server
 started it, and every server can show its progress.
 """
@@ -22,7 +23,7 @@ from mnist_model.engine.worker import serve
 from .db import connect
 from .export import drawing_arrays
 from .leases import acquire_job_lease, release_job_lease, renew_job_lease
-from .store import class_drawings
+from .summary import class_drawings
 
 LEASE_TTL_S = 60.0  # a crashed worker frees the store this long after its last renewal
 RENEW_EVERY_S = 10.0
@@ -104,7 +105,8 @@ def _finetune(request: dict, store, renewer: Renewer, emit, cancel: threading.Ev
     try:
         code = request["code"]
         records = class_drawings(store, code)
-        x, y, students = drawing_arrays(records)
+        x, y, _ = drawing_arrays(records)
+        students = [record.writer for record in records]  # one person on two devices, one writer
         config = FinetuneConfig(**request.get("config", {}))
         progress(0.0, "Loading the model and MNIST ...")
         model = load_model(request["model_path"])
@@ -125,10 +127,9 @@ def _finetune(request: dict, store, renewer: Renewer, emit, cancel: threading.Ev
         return {"event": "failed", "message": f"Fine-tuning failed: {type(err).__name__}: {err}"}
     scores = {k: getattr(result, k) for k in ("class_accuracy_before", "class_accuracy_after",
                                               "mnist_accuracy_before", "mnist_accuracy_after")}
-    return {"event": "done", "model_path": str(path), **scores,
-            "message": f"Saved as {path.name}: held-out class drawings {scores['class_accuracy_before']:.0%} → "
-                       f"{scores['class_accuracy_after']:.0%}, MNIST test {scores['mnist_accuracy_before']:.2%} → "
-                       f"{scores['mnist_accuracy_after']:.2%}."}
+    return {"event": "done", "model_path": str(path), **scores, "held_out": result.held_out.to_dict(),
+            "mnist": result.mnist.to_dict(), "held_out_writers": len(result.held_out_students),
+            "message": f"Saved as {path.name}. It is in the model picker; choose it there to use it."}
 
 
 def _card(result, request: dict, n_drawings: int, n_students: int) -> dict:

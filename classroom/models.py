@@ -1,4 +1,4 @@
-"""The class store's schema: classes, students, their drawings, rate-limit attempts, job leases.
+"""The class store's schema: classes, students, their drawings, rate-limit attempts, job leases, secrets.
 
 Times are stored as naive UTC (SQLite keeps no time zone) and come back as aware UTC.
 """
@@ -87,8 +87,8 @@ class Attempt(Base):
     __table_args__ = (Index("ix_attempts_kind_key_at", "kind", "key", "at"), Index("ix_attempts_kind_at", "kind", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "send" or "password"
-    key: Mapped[str] = mapped_column(String(128))  # whose attempts: a student id or a client key
+    kind: Mapped[str] = mapped_column(String(16))  # "send", "join", "password", ... (see store and teacher)
+    key: Mapped[str] = mapped_column(String(128))  # whose attempts: a student, session, address or class
     at: Mapped[dt.datetime]
 
 
@@ -101,3 +101,12 @@ class JobLease(Base):
     owner: Mapped[str] = mapped_column(String(128))
     expires: Mapped[dt.datetime]
     state: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class ServerSecret(Base):
+    """A random secret every server of this store shares, e.g. the key that signs teacher logins."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))  # hex

@@ -1,19 +1,20 @@
-"""The class store's plain functions: classes, students, their drawings, the dashboard's summary,
-the teacher's password. Each call is one transaction (see ``db``); pages never write SQL.
+"""The class store's plain functions: classes, students joining, drawings sent and withdrawn, with
+their rate limits. Each call is one transaction (see ``db``); pages never write SQL. Reading a
+class back is in ``summary``, the teacher's login in ``teacher``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import secrets
 import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
+
+from mnist_model.engine.preprocess import ImageError, png_size
 
 from .db import (
     ClassClosed,
@@ -29,14 +30,14 @@ from .db import (
 from .models import CLASS_NAME_CHARS, CODE_CHARS, MODEL_NAME_CHARS, NICKNAME_CHARS, Drawing, SchoolClass, Student
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I to mix up on a projector
-SEND_LIMIT, SEND_WINDOW_S = 30, 60  # drawings a student may send per minute
-PASSWORD_LIMIT, PASSWORD_WINDOW_S = 5, 60  # wrong teacher passwords a client may try per minute
+SEND_LIMIT, SEND_WINDOW_S = 30, 60  # drawings a student, or a browser session, may send per minute
+CLIENT_SEND_LIMIT = 150  # drawings per minute from one address: a class behind one school NAT fits
+JOIN_LIMIT, JOIN_WINDOW_S = 60, 600  # joins from one address per 10 minutes: a NAT'd class, twice over
+CLASS_JOIN_LIMIT, CLASS_JOIN_WINDOW_S = 150, 300  # joins into one class per 5 minutes: a class five times over
 MAX_PNG_BYTES = 1_000_000  # a canvas PNG is tens of kB; this leaves room for large, busy canvases
+MAX_PNG_SIDE = 1280  # the 320 px canvas at a device pixel ratio of 4; an upload is shrunk to 1024
 MAX_STUDENTS = 500  # per class: a class, not a flood of made-up students
 MAX_CLASS_DRAWINGS = 20_000  # per class
-UNSURE = 0.8  # a right answer with less confidence than this counts as hard
-HARDEST_SHOWN = 12  # drawings in a summary's "hardest" list
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -51,53 +52,6 @@ class ClassInfo:
     @property
     def is_open(self) -> bool:
         return self.closed is None
-
-
-@dataclass(frozen=True, eq=False)  # holds an array: compare ids, not records
-class DrawingRecord:
-    """A drawing as sent: the network's 28x28 input and what the model made of it."""
-
-    id: int
-    student: str  # the anonymous student id
-    nickname: str  # as the student typed it, cleaned; plain text, never HTML
-    image: np.ndarray  # 28x28 uint8
-    intended: int
-    predicted: int
-    confidence: float
-    model_name: str
-    model_digest: str
-    created: dt.datetime
-    canvas_png: bytes | None = None  # only when asked for (``drawing(..., with_png=True)``)
-
-    @property
-    def right(self) -> bool:
-        return self.predicted == self.intended
-
-
-@dataclass(frozen=True, eq=False)
-class ClassSummary:
-    """What the teacher's dashboard shows."""
-
-    info: ClassInfo
-    n_joined: int  # students who joined
-    n_students: int  # students who sent at least one drawing
-    counts: np.ndarray  # drawings per intended digit, (10,)
-    confusion: np.ndarray  # (10, 10): rows the intended digit, columns the predicted one
-    hardest: list[DrawingRecord]  # wrong (most confident first), then right but unsure (least sure first)
-
-    @property
-    def n_drawings(self) -> int:
-        return int(self.counts.sum())
-
-    @property
-    def accuracy(self) -> float | None:
-        return float(np.trace(self.confusion) / self.n_drawings) if self.n_drawings else None
-
-    @property
-    def digit_accuracy(self) -> np.ndarray:
-        """Per intended digit, the share read right; NaN for a digit nobody drew."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.diag(self.confusion) / self.counts
 
 
 def create_class(store: Store, name: str) -> str:
@@ -179,22 +133,44 @@ def clean_text(text: object, limit: int) -> str:
     return " ".join(kept.split())[:limit].strip()
 
 
-def join(store: Store, code: str, nickname: str = "") -> str:
+def join(store: Store, code: str, nickname: str = "", client: str = "") -> str:
     """Add a student to an open class; return the student's anonymous id (keep it to send and withdraw).
+
+    Args:
+        store: the class store.
+        code: the class code.
+        nickname: optional, cleaned to 40 characters of plain text.
+        client: the address joining (``clients.rate_key``); '' counts only the class's limit.
 
     Raises:
         ClassNotFound, ClassClosed: see ``find_class``.
+        RateLimited: JOIN_LIMIT joins from this client, or CLASS_JOIN_LIMIT into this class, lately.
         ClassStoreError: the class already has MAX_STUDENTS students.
     """
     with transaction(store, write=True) as session:
+        serialize(session, "joins")
         row = _find(session, code, allow_closed=False)
+        now = store.clock()
+        _refuse_too_many_joins(session, row, str(client)[:128], now)
         joined = session.scalar(select(func.count()).where(Student.class_id == row.id))
         if joined >= MAX_STUDENTS:
             raise ClassStoreError(f"The class {row.code} is full ({MAX_STUDENTS} students); ask your teacher.")
         student = secrets.token_urlsafe(16)
-        session.add(Student(id=student, class_id=row.id, nickname=clean_text(nickname, NICKNAME_CHARS),
-                            created=store.clock()))
+        session.add(Student(id=student, class_id=row.id, nickname=clean_text(nickname, NICKNAME_CHARS), created=now))
+        record_attempt(session, "join-class", row.code, now, CLASS_JOIN_WINDOW_S)
+        if client:
+            record_attempt(session, "join", str(client)[:128], now, JOIN_WINDOW_S)
     return student
+
+
+def _refuse_too_many_joins(session: Session, row: SchoolClass, client: str, now: dt.datetime) -> None:
+    if client:
+        refuse_if_limited(session, "join", client, now, JOIN_LIMIT, JOIN_WINDOW_S,
+                          "{n} students joined from your network in the last 10 minutes, the most allowed. "
+                          "Try again in {s} seconds, or ask your teacher.")
+    refuse_if_limited(session, "join-class", row.code, now, CLASS_JOIN_LIMIT, CLASS_JOIN_WINDOW_S,
+                      f"{{n}} students joined the class {row.code} in the last 5 minutes, more than a class does. "
+                      f"Try again in {{s}} seconds, or ask your teacher.")
 
 
 def rejoin(store: Store, code: str, student: str) -> tuple[ClassInfo, str]:
@@ -233,7 +209,7 @@ def image_to_uint8(image: np.ndarray) -> np.ndarray:
 
 def send_drawing(store: Store, student: str, image: np.ndarray, *, intended: int, predicted: int,
                  confidence: float, model_name: str = "", model_digest: str = "",
-                 canvas_png: bytes | None = None) -> int:
+                 canvas_png: bytes | None = None, client: str = "", session_key: str = "") -> int:
     """Keep a student's drawing in their class, in one transaction; return its id.
 
     Args:
@@ -245,27 +221,33 @@ def send_drawing(store: Store, student: str, image: np.ndarray, *, intended: int
         confidence: the model's probability for ``predicted``, in [0, 1].
         model_name: which model read it (cut to 120 characters).
         model_digest: the SHA-256 of that model's file.
-        canvas_png: the canvas as a PNG, at most MAX_PNG_BYTES.
+        canvas_png: the canvas as a PNG, at most MAX_PNG_BYTES and MAX_PNG_SIDE on a side.
+        client: the sender's address (``clients.rate_key``): counted too, so re-joining resets nothing.
+        session_key: the sender's browser session, counted like a student.
 
     Raises:
         ValueError: a digit, the image, the confidence or the PNG is not as described.
         UnknownStudent, ClassClosed: the student or their class cannot take drawings.
-        RateLimited: the student sent SEND_LIMIT drawings in the last minute.
+        RateLimited: the student or the session sent SEND_LIMIT drawings in the last minute, or
+            the address CLIENT_SEND_LIMIT.
         ClassStoreError: the class already holds MAX_CLASS_DRAWINGS drawings.
     """
     pixels = _checked_drawing(image, intended, predicted, confidence, canvas_png)
+    counted = [("send", str(student)[:64], SEND_LIMIT), ("send-session", str(session_key)[:128], SEND_LIMIT),
+               ("send-client", str(client)[:128], CLIENT_SEND_LIMIT)]
+    counted = [(kind, key, limit) for kind, key, limit in counted if key]
     with transaction(store, write=True) as session:
-        serialize(session, f"send:{student}")
+        serialize(session, "sends")  # the session's and the address' counts span students
         row = _student(session, student)
         school_class = session.get(SchoolClass, row.class_id)
         _require_open(school_class)
         now = store.clock()
-        refuse_if_limited(session, "send", row.id, now, SEND_LIMIT, SEND_WINDOW_S,
-                          "You sent {n} drawings in the last minute, the most anyone may. "
-                          "Try again in {s} seconds.")
+        for kind, key, limit in counted:
+            refuse_if_limited(session, kind, key, now, limit, SEND_WINDOW_S, _SEND_REFUSALS[kind])
         if session.scalar(select(func.count()).where(Drawing.class_id == row.class_id)) >= MAX_CLASS_DRAWINGS:
             raise ClassStoreError(f"The class {school_class.code} is full ({MAX_CLASS_DRAWINGS} drawings).")
-        record_attempt(session, "send", row.id, now, SEND_WINDOW_S)
+        for kind, key, _ in counted:
+            record_attempt(session, kind, key, now, SEND_WINDOW_S)
         drawing = Drawing(class_id=row.class_id, student_id=row.id, image=pixels, canvas_png=canvas_png,
                           intended=int(intended), predicted=int(predicted), confidence=float(confidence),
                           model_name=clean_text(model_name, MODEL_NAME_CHARS), model_digest=str(model_digest)[:64],
@@ -275,8 +257,17 @@ def send_drawing(store: Store, student: str, image: np.ndarray, *, intended: int
         return drawing.id
 
 
+_SEND_REFUSALS = {
+    "send": "You sent {n} drawings in the last minute, the most anyone may. Try again in {s} seconds.",
+    "send-session": "This browser sent {n} drawings in the last minute, the most anyone may. "
+                    "Try again in {s} seconds.",
+    "send-client": "{n} drawings came from your network in the last minute, the most allowed. "
+                   "Try again in {s} seconds.",
+}
+
+
 def _checked_drawing(image, intended, predicted, confidence, canvas_png) -> bytes:
-    """The image's bytes, after checking every field of a drawing."""
+    """The image's bytes, after checking every field of a drawing (the PNG by its header, never decoded)."""
     for name, digit in (("intended", intended), ("predicted", predicted)):
         if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or not 0 <= digit <= 9:
             raise ValueError(f"{name} must be a digit from 0 to 9, got {digit!r}")
@@ -286,11 +277,21 @@ def _checked_drawing(image, intended, predicted, confidence, canvas_png) -> byte
     if not isinstance(confidence, (float, int, np.floating)) or not 0.0 <= confidence <= 1.0:
         raise ValueError(f"confidence must be a probability between 0 and 1, got {confidence!r}")
     if canvas_png is not None:
-        if not isinstance(canvas_png, bytes) or not canvas_png.startswith(_PNG_SIGNATURE):
-            raise ValueError("canvas_png must be the bytes of a PNG file")
-        if len(canvas_png) > MAX_PNG_BYTES:
-            raise ValueError(f"canvas_png is {len(canvas_png):,} bytes; at most {MAX_PNG_BYTES:,} are accepted")
+        _check_png(canvas_png)
     return pixels.tobytes()
+
+
+def _check_png(canvas_png: object) -> None:
+    if not isinstance(canvas_png, bytes):
+        raise ValueError("canvas_png must be the bytes of a PNG file")
+    if len(canvas_png) > MAX_PNG_BYTES:
+        raise ValueError(f"canvas_png is {len(canvas_png):,} bytes; at most {MAX_PNG_BYTES:,} are accepted")
+    try:
+        width, height = png_size(canvas_png)
+    except ImageError as err:
+        raise ValueError(f"canvas_png must be the bytes of a PNG file: {err}") from err
+    if max(width, height) > MAX_PNG_SIDE:
+        raise ValueError(f"canvas_png is {width}x{height} pixels; at most {MAX_PNG_SIDE}x{MAX_PNG_SIDE} are accepted")
 
 
 def withdraw(store: Store, student: str, drawing_id: int) -> None:
@@ -305,100 +306,3 @@ def withdraw(store: Store, student: str, drawing_id: int) -> None:
         gone = session.execute(delete(Drawing).where(Drawing.id == int(drawing_id), Drawing.student_id == row.id))
         if gone.rowcount != 1:
             raise ClassStoreError(f"You have no drawing number {drawing_id} (already withdrawn?).")
-
-
-def student_drawings(store: Store, student: str) -> list[DrawingRecord]:
-    """The student's drawings, in the order sent."""
-    with transaction(store) as session:
-        row = _student(session, student)
-        return _records(session, Drawing.student_id == row.id)
-
-
-def class_drawings(store: Store, code: str, intended: int | None = None,
-                   predicted: int | None = None) -> list[DrawingRecord]:
-    """A class's drawings in the order sent, optionally only one cell of the confusion matrix."""
-    with transaction(store) as session:
-        row = _find(session, code, allow_closed=True)
-        where = [Drawing.class_id == row.id]
-        if intended is not None:
-            where.append(Drawing.intended == int(intended))
-        if predicted is not None:
-            where.append(Drawing.predicted == int(predicted))
-        return _records(session, *where)
-
-
-def drawing(store: Store, drawing_id: int, with_png: bool = False) -> DrawingRecord:
-    """One drawing by id, with its canvas PNG if asked (a full-screen view).
-
-    Raises:
-        ClassStoreError: no drawing has this id.
-    """
-    with transaction(store) as session:
-        found = _records(session, Drawing.id == int(drawing_id), with_png=with_png)
-    if not found:
-        raise ClassStoreError(f"There is no drawing number {drawing_id} (withdrawn?).")
-    return found[0]
-
-
-def _records(session: Session, *where, with_png: bool = False) -> list[DrawingRecord]:
-    query = select(Drawing, Student.nickname).join(Student).where(*where).order_by(Drawing.id)
-    if not with_png:
-        query = query.options(defer(Drawing.canvas_png))  # lists stay light: a PNG is up to 1 MB
-    return [DrawingRecord(id=d.id, student=d.student_id, nickname=nickname,
-                          image=np.frombuffer(d.image, np.uint8).reshape(28, 28), intended=d.intended,
-                          predicted=d.predicted, confidence=d.confidence, model_name=d.model_name,
-                          model_digest=d.model_digest, created=d.created,
-                          canvas_png=d.canvas_png if with_png else None)
-            for d, nickname in session.execute(query)]
-
-
-def class_summary(store: Store, code: str) -> ClassSummary:
-    """Counts per digit, the confusion matrix and the hardest drawings of a class (open or closed)."""
-    with transaction(store) as session:
-        row = _find(session, code, allow_closed=True)
-        cells = session.execute(select(Drawing.id, Drawing.intended, Drawing.predicted, Drawing.confidence,
-                                       Drawing.student_id).where(Drawing.class_id == row.id)).all()
-        joined = session.scalar(select(func.count()).where(Student.class_id == row.id))
-        confusion = np.zeros((10, 10), np.int64)
-        for _, intended, predicted, _, _ in cells:
-            confusion[intended, predicted] += 1
-        ids = _hardest_ids(cells)
-        hardest = _records(session, Drawing.id.in_(ids)) if ids else []
-    rank = {drawing_id: i for i, drawing_id in enumerate(ids)}
-    return ClassSummary(info=_info(row), n_joined=joined, n_students=len({c[4] for c in cells}),
-                        counts=confusion.sum(axis=1), confusion=confusion,
-                        hardest=sorted(hardest, key=lambda d: rank[d.id]))
-
-
-def _hardest_ids(cells) -> list[int]:
-    """Wrong drawings, most confident first, then right but unsure ones, least sure first."""
-    wrong = sorted((c for c in cells if c[1] != c[2]), key=lambda c: -c[3])
-    unsure = sorted((c for c in cells if c[1] == c[2] and c[3] < UNSURE), key=lambda c: c[3])
-    return [c[0] for c in (wrong + unsure)[:HARDEST_SHOWN]]
-
-
-def check_teacher_password(store: Store, given: str, configured: str, client_key: str) -> bool:
-    """Whether ``given`` is the teacher password, compared in constant time.
-
-    Wrong answers are counted per ``client_key`` (say, the browser session or address) in
-    the store, so every server process sees them; after PASSWORD_LIMIT in a minute the
-    client must wait, whatever it types.
-
-    Raises:
-        ValueError: no password is configured (the teacher page stays closed).
-        RateLimited: this client gave PASSWORD_LIMIT wrong passwords in the last minute.
-    """
-    if not configured:
-        raise ValueError("No teacher password is configured on this server.")
-    key = str(client_key)[:128]
-    with transaction(store, write=True) as session:
-        serialize(session, f"password:{key}")
-        now = store.clock()
-        refuse_if_limited(session, "password", key, now, PASSWORD_LIMIT, PASSWORD_WINDOW_S,
-                          "{n} wrong passwords in the last minute. Wait {s} seconds before trying again.")
-        # hashing first makes the comparison's time independent of both lengths
-        right = hmac.compare_digest(hashlib.sha256(str(given).encode()).digest(),
-                                    hashlib.sha256(str(configured).encode()).digest())
-        if not right:
-            record_attempt(session, "password", key, now, PASSWORD_WINDOW_S)
-    return right

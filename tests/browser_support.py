@@ -27,19 +27,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(env: dict | None = None, timeout: float = 60.0):
+def running_app(env: dict | None = None, timeout: float = 60.0, address: str = "127.0.0.1"):
     """Start ``streamlit run app.py`` on a free port; yield its URL; stop it afterwards."""
-    with app_server(env, timeout) as (url, _):
+    with app_server(env, timeout, address) as (url, _):
         yield url
 
 
 @contextlib.contextmanager
-def app_server(env: dict | None = None, timeout: float = 60.0, log=None):
+def app_server(env: dict | None = None, timeout: float = 60.0, log=None, address: str = "127.0.0.1"):
     """Like ``running_app``, yielding ``(url, process)`` for those who watch the server itself;
-    ``log``, an open file, receives what the server prints (its warnings included)."""
+    ``log``, an open file, receives what the server prints (its warnings included); ``address`` is
+    where it listens (0.0.0.0: every network, as a classroom server must); the URL is local."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-           "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", address,
            "--browser.gatherUsageStats", "false"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log or subprocess.DEVNULL,
                             stderr=subprocess.STDOUT if log else subprocess.DEVNULL)

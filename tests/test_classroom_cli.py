@@ -50,7 +50,28 @@ def test_export_writes_the_npz_and_a_csv_beside_it(db_url, tmp_path):
         assert data["x"].shape == (3, 28, 28) and data["x"].dtype == np.uint8
         assert data["y"].tolist() == [2, 5, 8] and data["x"][1, 0, 0] == 50
     rows = list(csv.DictReader(out.with_suffix(".csv").open()))
-    assert [(r["student"], r["intended"]) for r in rows] == [(student, "2"), (student, "5"), (student, "8")]
+    assert [(r["student"], r["intended"]) for r in rows] == [("1", "2"), ("1", "5"), ("1", "8")]
+    assert student not in out.with_suffix(".csv").read_text()  # the secret id that withdraws drawings stays secret
+
+
+def test_export_never_overwrites_without_force(db_url, tmp_path):
+    code = cli("create", "--db", db_url, "twice").stdout.strip()
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    out = folder / "lesson.npz"
+    for existing in (out, out.with_suffix(".csv")):
+        existing.write_text("keep me")
+        result = cli("export", "--db", db_url, "--class", code, "--out", out)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"{existing} already exists; nothing was written" in result.stderr and "--force" in result.stderr
+        assert existing.read_text() == "keep me" and len(list(folder.iterdir())) == 1
+        existing.unlink()
+    out.write_text("old")
+    out.with_suffix(".csv").write_text("old")
+    result = cli("export", "--db", db_url, "--class", code, "--out", out, "--force")
+    assert result.returncode == 0, result.stderr
+    with np.load(out) as data:
+        assert data["x"].shape == (0, 28, 28)
 
 
 def test_db_defaults_to_the_store_the_app_uses(tmp_path):

@@ -69,6 +69,8 @@ def test_teacher_fine_tunes_and_finds_the_new_model_in_the_picker(lesson, finetu
     at = teacher_app()
     at.text_input(key="teacher_password_input").input(PASSWORD)
     at.button[0].click().run()
+    at.session_state["teacher_tab"] = "Fine-tune"
+    at.run()
     assert not at.button(key="finetune").disabled
     at.button(key="finetune").click().run()
     assert not at.exception and not at.button(key="stop_finetune").disabled  # running
@@ -78,13 +80,20 @@ def test_teacher_fine_tunes_and_finds_the_new_model_in_the_picker(lesson, finetu
     at.run()
     assert not at.exception
     saved = next(s.value for s in at.success if s.value.startswith("Saved as"))
-    assert f"class-{code}-" in saved and "held-out class drawings" in saved
+    assert f"class-{code}-" in saved and "model picker" in saved
     held, mnist_after = (next(m for m in at.metric if m.label == label)
                          for label in ("Held-out class drawings", "MNIST test set"))
-    assert held.value == f"{state.outcome['class_accuracy_after']:.1%}"
-    assert f"was {state.outcome['class_accuracy_before']:.1%}" in held.delta
-    assert mnist_after.value == f"{state.outcome['mnist_accuracy_after']:.2%}"
-    assert f"was {state.outcome['mnist_accuracy_before']:.2%}" in mnist_after.delta
+    outcome = state.outcome
+    assert held.value == f"{outcome['class_accuracy_after']:.1%}"
+    assert f"was {outcome['class_accuracy_before']:.1%}" in held.delta and " points" in held.delta
+    assert "%" not in held.delta.split("(")[0]  # a change of accuracy is in points
+    assert mnist_after.value == f"{outcome['mnist_accuracy_after']:.2%}"
+    assert f"was {outcome['mnist_accuracy_before']:.2%}" in mnist_after.delta
+    said = " ".join(c.value for c in at.caption)
+    n_held = outcome["held_out"]["both"] + outcome["held_out"]["lost"] + outcome["held_out"]["gained"] + \
+        outcome["held_out"]["neither"]
+    assert f"{n_held} drawings by {outcome['held_out_writers']} students" in said and "95% intervals" in said
+    assert "Within noise" in said  # a dozen drawings cannot tell a tiny fine-tune's change from chance
     card = read_card(state.outcome["model_path"])
     assert (card["class_code"], card["class_drawings"], card["class_students"]) == (code, MIN_DRAWINGS + 4,
                                                                                      MIN_STUDENTS)

@@ -48,8 +48,9 @@ def dashboard_digit_counts(page) -> list[int]:
     """The heights of the dashboard's 'Drawings per digit' bars (read right plus read wrong), digits 0-9."""
     chart = page.locator(".st-key-class_counts .js-plotly-plot")
     chart.wait_for(timeout=20_000)
-    traces = chart.evaluate("plot => plot._fullData.map(trace => Array.from(trace.y))")
-    return [int(v) for v in np.sum(traces, axis=0)]
+    bars = chart.evaluate("plot => plot._fullData.filter(trace => trace.type === 'bar')"
+                          ".map(trace => Array.from(trace.y))")  # the labels above them are a text trace
+    return [int(v) for v in np.sum(bars, axis=0)]
 
 
 def test_every_drawing_survives_a_killed_server(tmp_path, browser):
@@ -77,7 +78,7 @@ def test_every_drawing_survives_a_killed_server(tmp_path, browser):
         assert dashboard_digit_counts(teacher) == expected
         # The student reloads their page on the new server: in the class again, as themselves, without joining.
         student.goto(f"{url}/?{query}")
-        student.get_by_text("In class").wait_for(timeout=30_000)
+        student.locator(".st-key-class_badge").wait_for(timeout=30_000)
         student.get_by_text("What you sent (1)").wait_for(timeout=30_000)
         # Someone new opens the join link and sends a drawing of their own.
         student_sends(browser, f"{url}/?class={code}", "Bo", ONE, 1)

@@ -1,4 +1,5 @@
-"""The teacher's live dashboard: what the class sent, what the model made of it, export and fine-tune."""
+"""The teacher's live dashboard: what the class sent, what the model made of it, export and fine-tune;
+and the projector view of it, for the back of the room."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import classroom
+from classroom.qr import qr_png
 from mnist_model.figures.common import map_grid, pixels
 from mnist_model.figures.evaluation import confusion_heatmap, selected_cell
 from mnist_model.lab.inspection import conv_layer_names
@@ -19,47 +21,130 @@ from .current import active_model_path, predictor
 from .text import plain
 
 POLL_S = 2.0  # how often the dashboard asks the store for news
+TAB = "teacher_tab"  # the dashboard's open tab
 CELL_SHOWN = 24  # drawings shown for one square of the confusion matrix
+LATEST_SHOWN = 12  # the latest drawings, newest first
+PROJECTED_SHOWN = 6  # ... on the projector, in one row
+PROJECTED_QR = 420  # px: the join code's side on the projector, at most (scaled down on smaller screens)
 TILE = 84  # px per drawing in a gallery
+RIGHT, WRONG = "#2e7d32", "#c62828"
+PROJECTOR_CSS = """
+<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"] {display: none;}
+[data-testid="stMainBlockContainer"] {padding: 0.8rem 2rem; max-width: 100%;}
+.st-key-projector_qr img {image-rendering: pixelated; max-width: 100%; height: auto; display: block; margin: auto;}
+.st-key-projector_code p {font-size: clamp(2.4rem, 6vw, 5rem); font-weight: 800; letter-spacing: 0.25rem;
+                          line-height: 1.05; margin: 0; text-align: center;}
+.st-key-projector_name p {font-size: clamp(1.3rem, 2.4vw, 2rem); overflow-wrap: anywhere; text-align: center;
+                          margin: 0;}
+.st-key-projector_link p {font-size: 1.1rem; overflow-wrap: anywhere; text-align: center;}
+.st-key-projector_live [data-testid="stMetricValue"] {font-size: clamp(2.2rem, 4.5vw, 3.6rem);}
+.st-key-projector_live [data-testid="stMetricLabel"] p {font-size: 1.4rem;}
+.st-key-projector_live [data-testid="stMetricDelta"] {font-size: 1.1rem;}
+.st-key-projector_live h3 {font-size: 1.7rem; padding: 0.2rem 0;}
+.st-key-projector_live button p {font-size: 1.1rem;}
+</style>
+"""
 
 
 def show(store: classroom.Store, info: classroom.ClassInfo) -> None:
-    live, tune, export = st.tabs(["Live dashboard", "Fine-tune", "Export"])
-    with live:
-        st.fragment(_live, run_every=POLL_S)(store, info.code)
-    with tune:
-        class_job.panel(store, info.code)
-    with export:
-        export_buttons(store, info.code)
+    """The dashboard, the fine-tune and the export in tabs; only the open one runs (and polls the store),
+    and it stays open across reruns, such as the one that lists a fine-tuned model in the picker."""
+    live, tune, export = st.tabs(["Live dashboard", "Fine-tune", "Export"], key=TAB, on_change="rerun")
+    if live.open:
+        with live:
+            st.fragment(_live, run_every=POLL_S)(store, info.code)
+    if tune.open:
+        with tune:
+            class_job.panel(store, info.code)
+    if export.open:
+        with export:
+            export_buttons(store, info.code)
+
+
+def projector(store: classroom.Store, info: classroom.ClassInfo, link: str) -> None:
+    """The class for the back of the room: the join code and QR large; counts, accuracy and the latest drawings."""
+    st.html(PROJECTOR_CSS)
+    join, live = st.columns([2, 3], gap="large")
+    with join:
+        if info.is_open:
+            with st.container(key="projector_qr"):
+                st.image(qr_png(link, fit=PROJECTED_QR), output_format="PNG")  # PNG: JPEG blurs the modules
+            with st.container(key="projector_code"):
+                st.markdown(info.code)
+            with st.container(key="projector_name"):
+                st.markdown(plain(info.name))
+            with st.container(key="projector_link"):
+                st.markdown(f"`{link}`")
+        else:
+            st.warning("This class is closed: nobody can join or send.")
+    with live, st.container(key="projector_live"):
+        st.fragment(_projected, run_every=POLL_S)(store, info.code)
+
+
+def _projected(store: classroom.Store, code: str) -> None:
+    """Polled like the dashboard: the numbers, the digits and the latest drawings, large."""
+    try:
+        summary = classroom.class_summary(store, code)
+        latest = classroom.class_drawings(store, code, last=PROJECTED_SHOWN)
+    except classroom.ClassStoreError as err:
+        st.warning(plain(err))
+        return
+    _metrics(summary)
+    if not summary.n_drawings:
+        st.info("No drawings yet. Scan the code, draw a digit, press Send to class.")
+        return
+    st.plotly_chart(_counts_figure(summary, big=True), key="projector_counts", config={"displayModeBar": False})
+    st.subheader("Latest drawings")
+    gallery(list(reversed(latest)), "projector", columns=PROJECTED_SHOWN, tile=80, sure=False)
+
+
+def _metrics(summary: classroom.ClassSummary) -> None:
+    joined, sent, accuracy = st.columns(3)
+    joined.metric("Students", f"{summary.n_students} sent", f"{summary.n_joined} joined", delta_color="off",
+                  delta_arrow="off")
+    sent.metric("Drawings", f"{summary.n_drawings}")
+    accuracy.metric("Read right", "–" if summary.accuracy is None else f"{summary.accuracy:.0%}")
 
 
 def _live(store: classroom.Store, code: str) -> None:
     """Polled: new drawings appear within POLL_S seconds, from whichever server they were sent through."""
     try:
         summary = classroom.class_summary(store, code)
+        latest = classroom.class_drawings(store, code, last=LATEST_SHOWN)
     except classroom.ClassStoreError as err:
-        st.warning(plain(err, limit=400))
+        st.warning(plain(err))
         return
-    joined, sent, accuracy = st.columns(3)
-    joined.metric("Students", f"{summary.n_students} sent", f"{summary.n_joined} joined", delta_color="off",
-                  delta_arrow="off")
-    sent.metric("Drawings", f"{summary.n_drawings}")
-    accuracy.metric("Read right", "–" if summary.accuracy is None else f"{summary.accuracy:.0%}")
+    _metrics(summary)
     if not summary.n_drawings:
         st.info("No drawings yet. When students press Send to class, they appear here.")
         return
     st.plotly_chart(_counts_figure(summary), key="class_counts", config={"displayModeBar": False})
+    st.subheader("Latest drawings")
+    st.caption("Newest first. Press one to see it full screen.")
+    gallery(list(reversed(latest)), "latest")
     _confusion(store, code, summary)
     _hardest(summary)
 
 
-def _counts_figure(summary: classroom.ClassSummary) -> go.Figure:
-    """Drawings per intended digit, each bar split into read right and read wrong."""
+def _counts_figure(summary: classroom.ClassSummary, big: bool = False) -> go.Figure:
+    """Drawings per intended digit, each bar split into read right and read wrong, "right/all" above it."""
     right = np.diag(summary.confusion)
-    fig = go.Figure([go.Bar(x=list(range(10)), y=right, name="read right", marker_color="#2e7d32"),
-                     go.Bar(x=list(range(10)), y=summary.counts - right, name="read wrong", marker_color="#c62828")])
-    fig.update_layout(barmode="stack", height=280, margin=dict(l=10, r=10, t=40, b=10),
-                      title="Drawings per digit", xaxis=dict(dtick=1, title="the digit meant"), font=dict(size=16))
+    digits = list(range(10))
+    size = 22 if big else 15
+    fig = go.Figure([go.Bar(x=digits, y=right, name="read right", marker_color=RIGHT),
+                     go.Bar(x=digits, y=summary.counts - right, name="read wrong", marker_color=WRONG)])
+    fig.add_trace(go.Scatter(x=digits, y=summary.counts, mode="text", showlegend=False, hoverinfo="skip",
+                             text=[f"{r}/{n}" if n else "" for r, n in zip(right, summary.counts)],
+                             textposition="top center", textfont=dict(size=size)))
+    fig.update_layout(barmode="stack", height=250 if big else 300, margin=dict(l=10, r=10, t=60, b=10),
+                      title=dict(text="Per digit: read right / sent", font=dict(size=size)),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right",
+                                  font=dict(size=size - 4)),
+                      xaxis=dict(dtick=1, title=dict(text="the digit meant", font=dict(size=size - 4)),
+                                 tickfont=dict(size=size)),
+                      yaxis=dict(rangemode="tozero", range=[0, max(1, int(summary.counts.max())) * 1.3],
+                                 tickfont=dict(size=max(12, size - 6))))
     return fig
 
 
@@ -77,10 +162,14 @@ def _confusion(store: classroom.Store, code: str, summary: classroom.ClassSummar
             st.caption("No square chosen yet.")
             return
         meant, read = chosen
-        records = classroom.class_drawings(store, code, intended=meant, predicted=read)
+        try:
+            records = classroom.class_drawings(store, code, intended=meant, predicted=read, last=CELL_SHOWN)
+        except classroom.ClassStoreError as err:
+            st.warning(plain(err))
+            return
         what = f"{meant}s read right" if meant == read else f"{meant}s read as {read}"
-        st.markdown(f"**{what}**: {len(records)} drawings")
-        gallery(records[-CELL_SHOWN:], "cell")
+        st.markdown(f"**{what}**: {int(summary.confusion[meant, read])} drawings")
+        gallery(records, "cell")
 
 
 def _hardest(summary: classroom.ClassSummary) -> None:
@@ -92,14 +181,16 @@ def _hardest(summary: classroom.ClassSummary) -> None:
     gallery(summary.hardest, "hard")
 
 
-def gallery(records: list[classroom.DrawingRecord], key: str) -> None:
-    """Drawings in a row of tiles, each with what was meant, what was read, and by whom."""
-    columns = st.columns(6)
+def gallery(records: list[classroom.DrawingRecord], key: str, columns: int = 6, tile: int = TILE,
+            sure: bool = True) -> None:
+    """Drawings in a row of tiles, each with what was meant, what was read (and how surely), and by whom."""
+    cells = st.columns(columns)
     for i, record in enumerate(records):
-        with columns[i % 6]:
-            st.image(pixels(record.image / 255.0, scale=3), width=TILE)
+        with cells[i % columns]:
+            st.image(pixels(record.image / 255.0, scale=3), width=tile)
             said = "✓" if record.right else f"→ {record.predicted}"
-            if st.button(f"{record.intended} {said} · {record.confidence:.0%}", key=f"{key}_{record.id}",
+            surely = f" · {record.confidence:.0%}" if sure else ""
+            if st.button(f"{record.intended} {said}{surely}", key=f"{key}_{record.id}",
                          help=plain(record.nickname or "anonymous")):
                 full_screen(record)
 
@@ -127,14 +218,19 @@ def full_screen(record: classroom.DrawingRecord) -> None:
 def export_buttons(store: classroom.Store, code: str) -> None:
     """The class's drawings to keep: an npz in MNIST's layout and a CSV of everything sent."""
     st.caption("The drawings as a data set: `x` (N x 28 x 28, like MNIST) and `y` (the digits meant), "
-               "plus a table of what was sent. From a terminal: `python -m classroom export --class "
-               f"{code} --out {code}.npz`.")
-    with tempfile.TemporaryDirectory() as folder:
-        npz, table = Path(folder) / f"{code}.npz", Path(folder) / f"{code}.csv"
-        n = classroom.export_npz(store, code, npz)
-        classroom.export_csv(store, code, table)
-        left, right = st.columns(2)
-        left.download_button(f"Download {n} drawings (.npz)", npz.read_bytes(), npz.name,
-                             mime="application/octet-stream", key="export_npz", width="stretch")
-        right.download_button("Download the table (.csv)", table.read_bytes(), table.name, mime="text/csv",
-                              key="export_csv", width="stretch")
+               "plus a table of what was sent, each student by number. From a terminal: `python -m classroom "
+               f"export --class {code} --out {code}.npz`.")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            npz, table = Path(folder) / f"{code}.npz", Path(folder) / f"{code}.csv"
+            n = classroom.export_npz(store, code, npz)
+            classroom.export_csv(store, code, table)
+            npz_bytes, table_bytes = npz.read_bytes(), table.read_bytes()
+    except (classroom.ClassStoreError, OSError) as err:
+        st.warning(f"The export could not be made: {plain(err)}")
+        return
+    left, right = st.columns(2)
+    left.download_button(f"Download {n} drawings (.npz)", npz_bytes, npz.name, mime="application/octet-stream",
+                         key="export_npz", width="stretch")
+    right.download_button("Download the table (.csv)", table_bytes, table.name, mime="text/csv", key="export_csv",
+                          width="stretch")

@@ -1,22 +1,25 @@
-"""Classroom mode's session glue: the class store, the class a student joined, the teacher's login.
+"""Classroom mode's session glue: the class store, the class a student joined, sending to it.
 
 Everything here calls plain functions of ``classroom``; a store that cannot be reached
-turns into one sentence on the page, and the app keeps drawing and predicting.
+turns into one sentence on the page, and the app keeps drawing and predicting. The
+teacher's login and the client's identity are in ``class_login``.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import secrets
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 from PIL import Image
 
 import classroom
-from classroom.db import ClassStoreError, ClassStoreUnavailable, RateLimited
+from classroom.db import DEFAULT_DB, ENV_VAR, ClassStoreError, ClassStoreUnavailable, RateLimited
+from classroom.store import MAX_PNG_BYTES, MAX_PNG_SIDE
 
+from .class_login import client_key, is_teacher, restore_teacher, session_key
 from .current import CurrentInput, active_model_path, predictor
 from .text import plain
 
@@ -24,10 +27,8 @@ QUERY_KEY = "class"  # the join link's ?class=CODE
 STUDENT = "class_student"  # this session's membership: {"code", "name", "student", "nickname"}
 ME_KEY = "me"  # ?me=<student id>, added to the link once joined: a reload or a restarted server finds them again
 WANTED = "class_wanted"  # the code of ?class=CODE, kept until this session joins or declines: the URL loses it
-TEACHER = "teacher_logged_in"
-PASSWORD_ENV = "CONVNET_LAB_TEACHER_PASSWORD"
+RUNNING_CHECK_S = 10  # how often a server asks the store whether a class is running
 _SENT_URL = "class_sent_drawing"  # the drawing last sent, so one drawing is not sent twice by accident
-_CLIENT = "class_client_key"
 _NOTICE = "class_notice"
 _SEND_NOTICE = "class_send_notice"
 
@@ -52,25 +53,59 @@ def membership() -> dict | None:
 
 
 def students_locked() -> bool:
-    """Whether this session is a student in a class: then only the teacher starts or stops training."""
-    return membership() is not None and not st.session_state.get(TEACHER)
+    """Whether only the teacher may start or stop training now: this session is in a class, or a class
+    runs on this server's store (``classroom.running_class``) and this session is not its teacher."""
+    return not is_teacher() and (membership() is not None or running_class() is not None)
 
 
-def class_sidebar() -> None:
-    """In the sidebar: the join box for ``?class=CODE``, or the badge of the class joined."""
+def running_class() -> classroom.ClassInfo | None:
+    """The class running on this server's store, if any (asked at most every RUNNING_CHECK_S)."""
+    return _running_class(classroom.default_url()) if _store_in_use() else None
+
+
+def model_changes_refused() -> str | None:
+    """Why this session may not upload, rename or delete shared models (a sentence), or None when it may.
+
+    While a class runs, only the teacher may: whoever else is here is in the class, joined or
+    not (leaving the class, or opening the app without its link, changes nothing).
+    """
+    if is_teacher():
+        return None
+    joined, running = membership(), running_class()
+    name = joined["name"] if joined else running.name if running else None
+    if name is None:
+        return None
+    return (f"The class {plain(name, limit=40)} is running on this server, so only the teacher can upload, "
+            f"rename or delete models.")
+
+
+def _store_in_use() -> bool:
+    return bool(os.environ.get(ENV_VAR)) or Path(DEFAULT_DB).exists()
+
+
+@st.cache_data(ttl=RUNNING_CHECK_S, show_spinner=False)
+def _running_class(url: str) -> classroom.ClassInfo | None:
+    """The running class, asked of the store at most every RUNNING_CHECK_S per server; None if it cannot say."""
+    try:
+        return classroom.running_class(_store(url))
+    except ClassStoreError:
+        return None
+
+
+def class_banner() -> None:
+    """At the top of every page: the offer to join (``?class=CODE``), or a small badge once joined
+    (with Leave in the sidebar). On a phone the sidebar is folded away; the top of the page is not."""
+    restore_teacher(get_store)
     joined = membership() or _come_back()
     wanted = wanted_code() if joined is None else None
-    if joined is None and not wanted:
-        return
-    with st.sidebar:
-        if joined is not None:
-            _keep_in_link(joined)
-            _badge(joined)
-        else:
-            _join_box(wanted)
-        notice = st.session_state.pop(_NOTICE, None)
-        if notice:
-            st.warning(notice)
+    if joined is not None:
+        _keep_in_link(joined)
+        _badge(joined)
+    elif wanted:
+        _join_box(wanted)
+    notice = st.session_state.pop(_NOTICE, None)
+    if notice:
+        st.warning(notice)
 
 
 def _come_back() -> dict | None:
@@ -119,35 +154,41 @@ def wanted_code() -> str | None:
 
 
 def _badge(joined: dict) -> None:
+    """Out of the way: one line at the top of the page; the full badge and Leave in the sidebar."""
     who = f" as **{plain(joined['nickname'])}**" if joined["nickname"] else ""
-    st.success(f"In class **{plain(joined['name'])}** ({joined['code']}){who}.", icon=":material/school:")
-    st.button("Leave the class", key="leave_class", on_click=_leave)
+    with st.container(key="class_badge"):
+        st.caption(f":material/school: In class **{plain(joined['name'])}** ({joined['code']}){who}")
+    with st.sidebar:
+        st.success(f"In class **{plain(joined['name'])}** ({joined['code']}){who}.", icon=":material/school:")
+        st.button("Leave the class", key="leave_class", on_click=_leave)
 
 
 def _join_box(code: str) -> None:
     try:
         info = classroom.find_class(get_store(), code)
     except ClassStoreError as err:  # wrong code, closed class, store unavailable: say it, keep working
-        st.warning(f"{plain(err, limit=400)} The app works as usual without a class.")
+        st.warning(f"{plain(err)} The app works as usual without a class.")
         if not isinstance(err, ClassStoreUnavailable):  # no later page can join it; a store may come back
             st.session_state.pop(WANTED, None)
         return
-    with st.form("join_class", border=True):
-        st.markdown(f"Join the class **{plain(info.name)}** ({info.code})")
-        st.text_input("Nickname (optional)", key="class_nickname", max_chars=40,
-                      help="Any name your teacher will see next to your drawings. No real name needed.")
-        st.form_submit_button("Join", type="primary", on_click=_join, args=(info.code, info.name))
-    st.button("Not now", key="decline_class", on_click=_forget_class,
-              help="Draw on your own. Open the class link again to join later.")
+    with st.container(key="class_invite", border=True):
+        with st.form("join_class", border=False):
+            st.markdown(f":material/school: Join the class **{plain(info.name)}** ({info.code})")
+            st.text_input("Nickname (optional)", key="class_nickname", max_chars=40,
+                          help="Any name your teacher will see next to your drawings. No real name needed.")
+            st.form_submit_button("Join", type="primary", on_click=_join, args=(info.code, info.name))
+        st.button("Not now", key="decline_class", on_click=_forget_class, type="tertiary",
+                  help="Draw on your own. Open the class link again to join later.")
 
 
 def _join(code: str, name: str) -> None:
     nickname = classroom.clean_text(st.session_state.get("class_nickname", ""), 40)
     try:
-        student = classroom.join(get_store(), code, nickname)
+        student = classroom.join(get_store(), code, nickname, client=client_key())
     except ClassStoreError as err:
         st.session_state[_NOTICE] = str(err)
         return
+    _running_class.clear()  # a lesson may have just begun: this server knows now, not RUNNING_CHECK_S later
     _become_member(code, name, student, nickname)
 
 
@@ -194,41 +235,64 @@ def _send_box(joined: dict, current: CurrentInput) -> None:
 
 def _send(joined: dict, current: CurrentInput) -> None:
     """Button callback: one transaction in the store; a failure leaves the drawing on the canvas and says why."""
-    probs = predictor().probabilities(current.prep.image)
-    digit = int(np.argmax(probs))
     try:
-        classroom.send_drawing(
-            get_store(), joined["student"], classroom.image_to_uint8(current.prep.image),
-            intended=int(st.session_state["intended_digit"]), predicted=digit, confidence=float(probs[digit]),
-            model_name=active_model_path().stem, model_digest=_digest(), canvas_png=_canvas_png(current))
+        classroom.send_drawing(get_store(), joined["student"], classroom.image_to_uint8(current.prep.image),
+                               intended=int(st.session_state["intended_digit"]), **_reading(current),
+                               canvas_png=_canvas_png(current), client=client_key(), session_key=session_key())
     except RateLimited as err:
         st.session_state[_SEND_NOTICE] = str(err)
         return
-    except ClassStoreError as err:
+    except (ClassStoreError, ValueError, OSError) as err:  # the store, the drawing or the model file
         st.session_state[_SEND_NOTICE] = f"Not sent: {err} Your drawing is still on the canvas."
         return
     st.session_state[_SENT_URL] = current
 
 
+def _reading(current: CurrentInput) -> dict:
+    """What the active model read, for the store.
+
+    Raises:
+        ValueError: the model gave no probabilities (NaN or infinite outputs).
+        OSError: the model's file is gone (deleted or renamed by someone else).
+    """
+    probs = predictor().probabilities(current.prep.image)
+    if not np.isfinite(probs).all():
+        raise ValueError("the active model gave no usable probabilities for this drawing (its output is not a "
+                         "number), so there is no answer to send. Pick another model in the sidebar.")
+    digit = int(np.argmax(probs))
+    return {"predicted": digit, "confidence": float(np.clip(probs[digit], 0.0, 1.0)),
+            "model_name": active_model_path().stem, "model_digest": _digest()}
+
+
 def _digest() -> str:
     from . import resources
 
-    return resources.digest(active_model_path())
+    path = active_model_path()
+    if not path.exists():
+        raise FileNotFoundError(f"the model {path.stem} was deleted or renamed a moment ago; pick it again in the "
+                                f"sidebar.")
+    return resources.digest(path)
 
 
-def _canvas_png(current: CurrentInput) -> bytes:
-    """The drawing as the student made it (white ink on black), before it was shrunk to 28x28."""
-    ink = np.clip(np.asarray(current.prep.ink, np.float64) * 255, 0, 255).astype(np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(ink).save(out, format="PNG", optimize=True)
-    return out.getvalue()
+def _canvas_png(current: CurrentInput) -> bytes | None:
+    """The drawing as the student made it (white ink on black), before it was shrunk to 28x28, as a PNG
+    the store accepts: shrunk to MAX_PNG_SIDE and, if still too large in bytes, halved until it fits."""
+    ink = Image.fromarray(np.clip(np.asarray(current.prep.ink, np.float64) * 255, 0, 255).astype(np.uint8))
+    ink.thumbnail((MAX_PNG_SIDE, MAX_PNG_SIDE))
+    for _ in range(4):
+        out = io.BytesIO()
+        ink.save(out, format="PNG", optimize=True)
+        if out.tell() <= MAX_PNG_BYTES:
+            return out.getvalue()
+        ink = ink.resize((max(1, ink.width // 2), max(1, ink.height // 2)), Image.Resampling.BOX)
+    return None  # a photo of noise: the 28x28 input is kept all the same
 
 
 def _sent_list(joined: dict) -> None:
     try:
         sent = classroom.student_drawings(get_store(), joined["student"])
     except ClassStoreError as err:
-        st.caption(plain(err, limit=400))
+        st.caption(plain(err))
         return
     if not sent:
         return
@@ -249,21 +313,5 @@ def _withdraw(student: str, drawing_id: int) -> None:
         st.session_state[_SEND_NOTICE] = str(err)
 
 
-def teacher_password() -> str:
-    """The configured teacher password: Streamlit secrets first, then the environment; '' when none."""
-    try:
-        configured = st.secrets.get("teacher_password")
-    except FileNotFoundError:  # no secrets file at all
-        configured = None
-    return str(configured or os.environ.get(PASSWORD_ENV) or "")
-
-
-def client_key() -> str:
-    """Whom wrong passwords are counted against: the browser's address, else this session."""
-    if _CLIENT not in st.session_state:
-        st.session_state[_CLIENT] = f"session:{secrets.token_hex(8)}"
-    return f"ip:{st.context.ip_address}" if st.context.ip_address else st.session_state[_CLIENT]
-
-
 def unavailable_note(err: ClassStoreUnavailable) -> None:
-    st.warning(f"The class is unavailable: {plain(err, limit=400)}", icon=":material/cloud_off:")
+    st.warning(f"The class is unavailable: {plain(err)}", icon=":material/cloud_off:")

@@ -19,7 +19,7 @@ from mnist_model.engine.storage import (
 from mnist_model.figures.common import training_curves
 
 from . import resources
-from .classroom import students_locked
+from .classroom import model_changes_refused, students_locked
 from .current import MODEL_PATH, active_model_path
 from .text import plain
 from .training_job import JobState
@@ -115,7 +115,11 @@ def _remember_active_model() -> None:
 
 
 def manage_models(entry) -> None:
-    """Upload a model; rename or delete the active one (not the bundled one)."""
+    """Upload a model; rename or delete the active one (not the bundled one). Not for students while a class runs."""
+    refused = model_changes_refused()
+    if refused:
+        st.caption(refused)
+        return
     with st.expander("Upload, rename or delete"):
         st.file_uploader("Upload a Keras 3 model (.keras)", type=["keras"], key="model_upload",
                          on_change=_upload_model,
@@ -136,6 +140,8 @@ def manage_models(entry) -> None:
 
 def _upload_model() -> None:
     """Check the upload's bytes here (milliseconds), then hand it to the preparer's worker process."""
+    if model_changes_refused():  # the controls are hidden then; a forged message must not reach here
+        return
     upload = st.session_state.get("model_upload")
     if upload is None:
         return
@@ -175,6 +181,8 @@ def _preparations() -> None:
 
 
 def _rename(path: Path) -> None:
+    if model_changes_refused():  # the controls are hidden then; a forged message must not reach here
+        return
     try:
         new = rename_model(path, st.session_state.get("rename_to", ""))
     except ModelFileError as err:
@@ -187,6 +195,8 @@ def _rename(path: Path) -> None:
 
 
 def _delete(path: Path) -> None:
+    if model_changes_refused():  # the controls are hidden then; a forged message must not reach here
+        return
     try:
         delete_model(path)
     except ModelFileError as err:

@@ -4,7 +4,15 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from mnist_model.engine.preprocess import UPLOAD_TYPES, ImageError, canvas_to_mnist, doubts, read_upload
+from mnist_model.engine.preprocess import (
+    UPLOAD_TYPES,
+    ImageError,
+    bounded_canvas_objects,
+    canvas_to_mnist,
+    decode_canvas,
+    doubts,
+    read_upload,
+)
 from mnist_model.figures.common import pixels, preprocessing_steps, probability_bars
 from mnist_model.figures.numbers import percent
 from mnist_model.lab.familiarity import UNFAMILIAR
@@ -56,10 +64,14 @@ def drawing_input() -> CurrentInput | None:
     clear.button("Clear", key="clear_canvas", on_click=clear_canvas, width="stretch")
     url = ((st.session_state[CANVAS_KEY] or {}).get("drawing") or {}).get("data")
     if url is not None and url != kept("drawing_url"):  # a new stroke: the only time to preprocess
-        image = result.image_data
+        try:
+            image = decode_canvas(url)  # its size is checked before it is decoded: a forged message costs nothing
+        except ImageError as err:
+            st.warning(str(err))
+            return kept("drawing")
         keep("drawing", CurrentInput("drawing", canvas_to_mnist(image, light_ink=True)))
         keep("drawing_url", url)
-        keep("drawing_objects", (result.json_data or {}).get("objects", []))
+        keep("drawing_objects", bounded_canvas_objects((result.json_data or {}).get("objects", [])))
     return kept("drawing")
 
 

@@ -6,8 +6,11 @@ MNIST's recipe: crop to the ink, fit into a 20x20 box keeping the aspect ratio
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import io
+import json
 import os
 import threading
 import warnings
@@ -383,3 +386,94 @@ def _is_dot(marks: np.ndarray, shape: tuple[int, int]) -> bool:
 def _edge_to_edge(box: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:
     top, left, bottom, right = box
     return (top == 0 and bottom == shape[0]) or (left == 0 and right == shape[1])
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CANVAS_DATA_URL = "data:image/png;base64,"  # how the drawing canvas sends its picture
+MAX_CANVAS_SIDE = 1280  # the 320 px canvas at a device pixel ratio of 4, the highest phones have
+MAX_CANVAS_PNG_BYTES = 4 * 2**20  # a busy 1280x1280 drawing is a few hundred kB
+MAX_CANVAS_OBJECTS = 300  # strokes kept to redraw a drawing; a digit has a handful
+MAX_CANVAS_JSON_CHARS = 2 * 2**20  # those strokes as JSON; a digit's are tens of kB
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """A PNG's declared ``(width, height)``, read from its header without decoding anything.
+
+    Args:
+        data: the file's bytes; the first 24 are enough.
+
+    Returns:
+        The width and height its IHDR chunk declares.
+
+    Raises:
+        ImageError: the bytes are not a PNG, or end before the size is declared.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)) or bytes(data[:8]) != PNG_SIGNATURE:
+        raise ImageError("This is not a PNG file (it does not start with the PNG signature).")
+    if len(data) < 24 or bytes(data[12:16]) != b"IHDR":
+        raise ImageError("This PNG file is cut short or damaged: its header (IHDR) is missing.")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not 0 < width < 2**31 or not 0 < height < 2**31:
+        raise ImageError(f"This PNG file declares an impossible size, {width}x{height} pixels.")
+    return width, height
+
+
+def decode_canvas(data_url: str | None) -> np.ndarray | None:
+    """The drawing canvas's picture as an RGBA uint8 array, its cost bounded before it is decoded.
+
+    The canvas sends a PNG as a data URL; a forged message can declare any size in a few
+    hundred bytes. The string's length and the PNG's declared size are checked first, so
+    anything larger than the canvas can be is refused without being decoded.
+
+    Args:
+        data_url: ``data:image/png;base64,...`` as the canvas sends it, or None (nothing drawn yet).
+
+    Returns:
+        An H x W x 4 uint8 array, or None for None.
+
+    Raises:
+        ImageError: not a PNG data URL, over MAX_CANVAS_PNG_BYTES, larger than
+            MAX_CANVAS_SIDE on a side, or damaged.
+    """
+    if data_url is None:
+        return None
+    if not isinstance(data_url, str) or not data_url.startswith(CANVAS_DATA_URL):
+        raise ImageError("The drawing did not arrive as a PNG picture, so it was not read. Clear and draw again.")
+    if len(data_url) - len(CANVAS_DATA_URL) > 4 * -(-MAX_CANVAS_PNG_BYTES // 3):
+        raise ImageError(f"The drawing arrived as more than {MAX_CANVAS_PNG_BYTES // 2**20} MB, far more than the "
+                         f"canvas makes, so it was not read. Clear and draw again.")
+    start = len(CANVAS_DATA_URL)
+    width, height = png_size(_unbase64(data_url[start:start + 44]))  # 33 bytes: signature and IHDR
+    if max(width, height) > MAX_CANVAS_SIDE:
+        raise ImageError(f"The drawing arrived as {width}x{height} pixels, larger than the canvas can be "
+                         f"({MAX_CANVAS_SIDE}x{MAX_CANVAS_SIDE} at most), so it was not read. Clear and draw again.")
+    data = _unbase64(data_url[start:])
+    try:
+        with _quiet(), Image.open(io.BytesIO(data), formats=("PNG",)) as img:
+            img.load()
+            return np.asarray(img.convert("RGBA"))
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ImageError("The drawing arrived damaged, so it was not read. Clear and draw again.") from err
+
+
+def _unbase64(text: str) -> bytes:
+    """Base64 text as bytes, whole groups of 4 characters only: a prefix of the picture decodes alone."""
+    try:
+        return base64.b64decode(text[:len(text) // 4 * 4], validate=True)
+    except binascii.Error as err:
+        raise ImageError("The drawing arrived garbled (not base64), so it was not read. Clear and draw again.") from err
+
+
+def bounded_canvas_objects(objects: object) -> list:
+    """The canvas's strokes to keep for redrawing, or ``[]`` when there are absurdly many or large ones.
+
+    A real digit is a handful of strokes; a forged message could hold millions, which the
+    session would keep and send back to the browser on every visit. Those are dropped: the
+    prediction stands, and the canvas comes back empty.
+    """
+    if not isinstance(objects, list) or len(objects) > MAX_CANVAS_OBJECTS:
+        return []
+    if not all(isinstance(o, dict) for o in objects):
+        return []
+    size = len(json.dumps(objects, separators=(",", ":"), default=str))
+    return objects if size <= MAX_CANVAS_JSON_CHARS else []

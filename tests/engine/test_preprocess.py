@@ -6,7 +6,20 @@ from browser_support import UNIPEN, load_unipen, pick_digits, render_strokes, st
 from conftest import stroke_image
 from PIL import Image
 
-from mnist_model.engine.preprocess import CENTRE, ImageError, canvas_to_mnist, centre_of_mass, doubts, load_image
+from mnist_model.engine.preprocess import (
+    CENTRE,
+    MAX_CANVAS_OBJECTS,
+    MAX_CANVAS_SIDE,
+    PNG_SIGNATURE,
+    ImageError,
+    bounded_canvas_objects,
+    canvas_to_mnist,
+    centre_of_mass,
+    decode_canvas,
+    doubts,
+    load_image,
+    png_size,
+)
 
 SEVEN = [(60, 50), (220, 50), (120, 250)]
 CANVAS = 320  # the app's drawing canvas, white strokes on opaque black
@@ -216,3 +229,104 @@ def test_real_pen_digits_raise_almost_no_doubts():
             counts[doubt] += 1
     rates = {doubt[:30]: n / len(digits) for doubt, n in counts.items()}
     assert all(rate < 0.02 for rate in rates.values()), rates
+
+
+# ---------------------------------------------------------------- images bounded before decoding
+
+def png_file(width: int, height: int) -> bytes:
+    """A valid black RGBA PNG of any size, built row by row: a 9000x9000 one is ~300 kB and never in memory."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer, row, parts = zlib.compressobj(9), bytes(1 + 4 * width), []
+    for _ in range(height):
+        parts.append(packer.compress(row))
+    parts.append(packer.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+def data_url(png: bytes) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def canvas_png(size=320) -> bytes:
+    out = io.BytesIO()
+    stroke_image(SEVEN, size=size).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (320, 320), (1280, 640), (9000, 9000), (2**31 - 1, 3)])
+def test_png_size_reads_the_declared_size_from_the_header_alone(size):
+    header = png_file(1, 1)[:33]  # signature and IHDR: nothing to decode
+    forged = header[:16] + size[0].to_bytes(4, "big") + size[1].to_bytes(4, "big") + header[24:]
+    assert png_size(forged) == size
+    if size == (320, 320):
+        assert png_size(canvas_png()) == (320, 320)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "not a PNG"),
+    (b"GIF89a" + bytes(40), "not a PNG"),
+    ("not bytes", "not a PNG"),
+    (PNG_SIGNATURE + bytes(8), "cut short"),
+    (PNG_SIGNATURE + b"\x00\x00\x00\x0dIDAT" + bytes(13), "cut short"),
+    (PNG_SIGNATURE + b"\x00\x00\x00\x0dIHDR" + bytes(8), "impossible size, 0x0"),
+    (PNG_SIGNATURE + b"\x00\x00\x00\x0dIHDR" + b"\xff" * 8, "impossible size"),
+])
+def test_png_size_refuses_what_is_not_a_png_header(data, message):
+    with pytest.raises(ImageError, match=message):
+        png_size(data)
+
+
+def test_a_normal_canvas_picture_is_decoded_as_the_canvas_library_would():
+    image = decode_canvas(data_url(canvas_png()))
+    assert image.shape == (320, 320, 4) and image.dtype == np.uint8
+    assert np.array_equal(image, np.asarray(stroke_image(SEVEN, size=320)))
+    assert decode_canvas(None) is None
+    assert decode_canvas(data_url(png_file(MAX_CANVAS_SIDE, MAX_CANVAS_SIDE))).shape == (1280, 1280, 4)  # DPR 4
+
+
+def test_a_forged_huge_canvas_picture_is_refused_unread_with_little_memory():
+    import tracemalloc
+
+    forged = data_url(png_file(9000, 9000))  # 324 MB of pixels; decoding it cost the server +2.8 GB
+    assert len(forged) < 1_000_000
+    tracemalloc.start()
+    with pytest.raises(ImageError, match="9000x9000 pixels, larger than the canvas can be"):
+        decode_canvas(forged)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100_000  # only the header was decoded
+
+
+@pytest.mark.parametrize("url, message", [
+    ("data:image/jpeg;base64,/9j/4AAQ", "did not arrive as a PNG"),
+    (12345, "did not arrive as a PNG"),
+    ("data:image/png;base64," + "A" * (6 * 2**20), "more than 4 MB"),
+    ("data:image/png;base64,!!!!" + "A" * 60, "garbled"),
+    ("data:image/png;base64,R0lGODlhAQABAAAAACw=", "not a PNG"),
+])
+def test_a_canvas_message_that_is_not_a_sane_png_is_refused_with_a_sentence(url, message):
+    with pytest.raises(ImageError, match=message):
+        decode_canvas(url)
+
+
+def test_a_canvas_png_cut_after_its_header_is_damaged_not_a_crash():
+    with pytest.raises(ImageError, match="arrived damaged"):
+        decode_canvas(data_url(canvas_png()[:200]))
+
+
+def test_the_strokes_kept_to_redraw_a_drawing_are_bounded():
+    stroke = {"type": "path", "path": [["M", 1, 2], ["Q", 3, 4, 5, 6]]}
+    assert bounded_canvas_objects([stroke] * 4) == [stroke] * 4
+    assert bounded_canvas_objects([]) == []
+    assert bounded_canvas_objects([stroke] * (MAX_CANVAS_OBJECTS + 1)) == []  # absurdly many
+    huge = {"type": "path", "path": [["L", 1.5, 2.5]] * 200_000}  # one absurdly long stroke
+    assert bounded_canvas_objects([huge]) == []
+    assert bounded_canvas_objects("objects") == [] and bounded_canvas_objects([1, 2]) == []

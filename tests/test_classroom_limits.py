@@ -1,0 +1,180 @@
+"""Rate limits that hold, and the teacher's login token, against SQLite and PostgreSQL (the ``store`` fixture)."""
+
+import numpy as np
+import pytest
+
+import classroom
+from classroom import RateLimited
+from classroom.store import (
+    CLASS_JOIN_LIMIT,
+    CLIENT_SEND_LIMIT,
+    JOIN_LIMIT,
+    JOIN_WINDOW_S,
+    SEND_LIMIT,
+)
+from classroom.teacher import FRESH_TRY_EVERY_S, PASSWORD_LIMIT, PASSWORD_TOTAL_LIMIT, TOKEN_TTL_S
+
+pytest_plugins = ["classroom_support"]
+
+PASSWORD = "correct horse"
+DIGIT = np.zeros((28, 28), np.uint8)
+
+
+@pytest.fixture
+def code(store):
+    return classroom.create_class(store, "9B")
+
+
+def send(store, student, **who):
+    return classroom.send_drawing(store, student, DIGIT, intended=1, predicted=1, confidence=0.9, **who)
+
+
+def guess(store, client, session, given="guess"):
+    return classroom.check_teacher_password(store, given, PASSWORD, client, session)
+
+
+# ---------------------------------------------------------------- joining
+
+
+def test_joins_from_one_address_are_limited_with_a_sentence_and_others_still_join(store, code, clock):
+    for _ in range(JOIN_LIMIT):
+        classroom.join(store, code, client="ip:10.0.0.9")
+    with pytest.raises(RateLimited, match=f"{JOIN_LIMIT} students joined from your network in the last 10 "
+                                          "minutes") as caught:
+        classroom.join(store, code, client="ip:10.0.0.9")
+    assert 1 <= caught.value.retry_after <= JOIN_WINDOW_S
+    classroom.join(store, code, client="ip:10.0.0.10")  # the real student next to them
+    clock.advance(caught.value.retry_after)
+    classroom.join(store, code, client="ip:10.0.0.9")
+    assert classroom.class_summary(store, code).n_joined == JOIN_LIMIT + 2
+
+
+def test_a_flood_of_joins_from_many_addresses_stops_at_the_class_limit_far_below_its_cap(store, code):
+    joined = 0
+    with pytest.raises(RateLimited, match=f"{CLASS_JOIN_LIMIT} students joined the class {code} in the last 5 "
+                                          "minutes"):
+        for i in range(600):  # 120 joins in 9 s used to fill the class's 500 places
+            classroom.join(store, code, client=f"ip:10.1.{i // 250}.{i % 250}")
+            joined += 1
+    assert joined == CLASS_JOIN_LIMIT
+    other = classroom.create_class(store, "8A")
+    classroom.join(store, other, client="ip:10.9.9.9")  # another class is not held up
+
+
+# ---------------------------------------------------------------- sending
+
+
+def test_the_send_limit_survives_leaving_and_joining_again_in_the_same_browser(store, code):
+    first = classroom.join(store, code, client="ip:10.0.0.9")
+    for _ in range(SEND_LIMIT):
+        send(store, first, client="ip:10.0.0.9", session_key="session:a")
+    again = classroom.join(store, code, client="ip:10.0.0.9")  # Leave, then Join: a new student id
+    with pytest.raises(RateLimited, match=f"This browser sent {SEND_LIMIT} drawings in the last minute"):
+        send(store, again, client="ip:10.0.0.9", session_key="session:a")
+    send(store, classroom.join(store, code), client="ip:10.0.0.10", session_key="session:b")  # others still send
+
+
+def test_new_sessions_from_one_address_are_held_to_the_address_limit(store, code, clock):
+    sent = 0
+    with pytest.raises(RateLimited, match=f"{CLIENT_SEND_LIMIT} drawings came from your network"):
+        for i in range(CLIENT_SEND_LIMIT // SEND_LIMIT + 2):  # a new private window, a new student, each time
+            student = classroom.join(store, code, client="ip:10.0.0.9")
+            for _ in range(SEND_LIMIT):
+                send(store, student, client="ip:10.0.0.9", session_key=f"session:{i}")
+                sent += 1
+    assert sent == CLIENT_SEND_LIMIT
+
+
+# ---------------------------------------------------------------- the teacher's password
+
+
+def test_a_new_session_per_try_does_not_reset_the_password_limit(store, clock):
+    checked, refused = 0, 0
+    for i in range(40):  # 40 tries, each in a fresh session, as fast as they come
+        try:
+            assert not guess(store, "ip:10.0.0.66", f"session:{i}")
+            checked += 1
+        except RateLimited:
+            refused += 1
+        clock.advance(0.1)
+    assert checked == PASSWORD_LIMIT + 1 and refused == 40 - checked  # the limit, then one try per FRESH_TRY_EVERY_S
+
+
+def test_the_right_password_from_a_fresh_session_works_while_an_attacker_on_the_same_network_is_limited(store, clock):
+    for _ in range(PASSWORD_LIMIT):
+        assert not guess(store, "ip:10.0.0.1", "session:attacker")  # the school's NAT: everyone is 10.0.0.1
+    with pytest.raises(RateLimited, match="wrong passwords in the last minute"):
+        guess(store, "ip:10.0.0.1", "session:attacker", PASSWORD)  # the attacker cannot even try the right one
+    assert guess(store, "ip:10.0.0.1", "session:teacher", PASSWORD)  # the teacher arriving is let in
+
+
+def test_an_attacker_opening_fresh_sessions_delays_the_teacher_by_seconds_not_minutes(store, clock):
+    for i in range(PASSWORD_LIMIT + 1):
+        guess(store, "ip:10.0.0.1", f"session:attacker-{i}")  # the last one took the fresh try
+    with pytest.raises(RateLimited, match="new tries are spaced out") as caught:
+        guess(store, "ip:10.0.0.1", "session:teacher", PASSWORD)
+    assert caught.value.retry_after <= FRESH_TRY_EVERY_S
+    clock.advance(caught.value.retry_after)
+    assert guess(store, "ip:10.0.0.1", "session:teacher", PASSWORD)
+
+
+def test_many_failing_addresses_slow_down_failing_clients_but_never_a_fresh_teacher(store, clock):
+    for i in range(PASSWORD_TOTAL_LIMIT):
+        guess(store, f"ip:10.2.0.{i}", f"session:bot-{i}")
+    with pytest.raises(RateLimited, match=f"{PASSWORD_TOTAL_LIMIT} wrong passwords in the last minute"):
+        guess(store, "ip:10.2.0.0", "session:bot-0")  # one wrong try each, yet they are all held up
+    assert guess(store, "ip:10.3.0.1", "session:teacher", PASSWORD)
+
+
+def test_without_a_session_wrong_guesses_limit_the_client_and_it_is_told_when_to_retry(store, clock):
+    assert classroom.check_teacher_password(store, PASSWORD, PASSWORD, "ip:10.0.0.7")
+    for _ in range(PASSWORD_LIMIT):
+        assert not classroom.check_teacher_password(store, "Correct horse", PASSWORD, "ip:10.0.0.7")
+    with pytest.raises(RateLimited, match=f"{PASSWORD_LIMIT} wrong passwords") as caught:
+        classroom.check_teacher_password(store, PASSWORD, PASSWORD, "ip:10.0.0.7")  # even the right one, now
+    assert 1 <= caught.value.retry_after <= 60
+    assert classroom.check_teacher_password(store, PASSWORD, PASSWORD, "ip:10.0.0.8")  # the limit is per client
+    clock.advance(caught.value.retry_after)
+    assert classroom.check_teacher_password(store, PASSWORD, PASSWORD, "ip:10.0.0.7")
+
+
+@pytest.mark.parametrize("configured", ["", None])
+def test_no_configured_password_keeps_the_teacher_page_closed(store, configured):
+    with pytest.raises(ValueError, match="No teacher password is configured"):
+        classroom.check_teacher_password(store, "", configured, "ip:10.0.0.1")
+
+
+def test_right_passwords_do_not_count_towards_any_limit(store):
+    for _ in range(3 * PASSWORD_LIMIT):
+        assert guess(store, "ip:10.0.0.1", "session:teacher", PASSWORD)
+
+
+# ---------------------------------------------------------------- the login token
+
+
+def test_a_token_logs_the_teacher_in_until_it_expires(store, clock):
+    token = classroom.teacher_token(store, PASSWORD)
+    assert PASSWORD not in token and classroom.check_teacher_token(store, token, PASSWORD)
+    clock.advance(TOKEN_TTL_S - 1)
+    assert classroom.check_teacher_token(store, token, PASSWORD)
+    clock.advance(2)
+    assert not classroom.check_teacher_token(store, token, PASSWORD)
+
+
+def test_a_forged_altered_or_foreign_token_is_refused(store, db_url, clock):
+    token = classroom.teacher_token(store, PASSWORD)
+    expires, signature = token.split(".")
+    later = str(int(expires) + 3600)
+    for forged in ("", "garbage", f"{later}.{signature}", f"{expires}.{signature[:-2]}AA", f"{expires}.",
+                   f"-1.{signature}", f"{expires}.{signature}.x", None, 12345, "9" * 300):
+        assert not classroom.check_teacher_token(store, forged, PASSWORD), forged
+    assert not classroom.check_teacher_token(store, token, "a new password")  # changing it ends every login
+    assert not classroom.check_teacher_token(store, token, "")
+
+
+def test_every_server_of_a_store_accepts_the_same_token(store, db_url, clock):
+    other_server = classroom.connect(db_url, clock=clock)
+    try:
+        assert classroom.check_teacher_token(other_server, classroom.teacher_token(store, PASSWORD), PASSWORD)
+    finally:
+        other_server.close()
