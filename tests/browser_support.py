@@ -29,7 +29,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_app(env: dict | None = None, timeout: float = 60.0, address: str = "127.0.0.1"):
     """Start ``streamlit run app.py`` on a free port; yield its URL; stop it afterwards."""
-    with app_server(env, timeout, address) as (url, _):
+    with app_server(env, timeout, address=address) as (url, _):
         yield url
 
 

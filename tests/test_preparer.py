@@ -63,7 +63,7 @@ def test_an_upload_is_checked_published_under_its_name_and_prepared(tmp_path, go
     staged, cost = stage_upload(good_bytes, "my net.keras", tmp_path)
     job = wait(preparer, preparer.upload(staged, "my net.keras", tmp_path, "Ada", cost.flops).key)
     assert job.status == "ready", job.message
-    assert Path(job.path).name == "my-net.keras" and not staged.exists()
+    assert Path(job.path).name == "my net.keras" and not staged.exists()
     assert _files(tmp_path) == SIDECARS
     assert [e.card["uploaded_by"] for e in list_models(tmp_path) if not e.bundled] == ["Ada"]
 

@@ -13,6 +13,8 @@ from . import resources
 from .current import CurrentInput
 
 _ACCURACIES = "knockout_accuracies"
+ACCURACY_FLOPS = 6e10  # a measurement's budget in the server: all 10,000 test digits for the bundled convnet ...
+MIN_DIGITS = 1000  # ... and never fewer digits than this, however slow the model (then about 3 s of CPU)
 
 
 def describe(current: CurrentInput) -> str:
@@ -51,11 +53,18 @@ def measured_accuracy(path: str | os.PathLike, off: Off) -> float | None:
     return st.session_state.get(_ACCURACIES, {}).get(_accuracy_key(path, off))
 
 
+def accuracy_digits(path: str | os.PathLike) -> int:
+    """How many test digits a measurement reads: all for an MNIST-sized model, fewer for a slow one,
+    so that one click costs the server about the same whatever model a student picked."""
+    return int(min(10_000, max(MIN_DIGITS, ACCURACY_FLOPS / resources.model_cost(path).flops)))
+
+
 def measure_accuracy(path: str | os.PathLike, off: Off) -> float:
-    """The test accuracy on the 10,000 MNIST test images with ``off`` switched off, kept for this session."""
+    """The test accuracy on ``accuracy_digits`` MNIST test images with ``off`` switched off, kept for this session."""
     store = st.session_state.setdefault(_ACCURACIES, {})
     key = _accuracy_key(path, off)
     if key not in store:
         images, labels = resources.test_images()
-        store[key] = switchboard(path).accuracy(images.astype(np.float32) / 255.0, labels, off)
+        n = accuracy_digits(path)
+        store[key] = switchboard(path).accuracy(images[:n].astype(np.float32) / 255.0, labels[:n], off)
     return store[key]

@@ -13,6 +13,8 @@ import streamlit as st
 
 from mnist_model.engine.data import load_mnist
 from mnist_model.engine.inference import Predictor
+from mnist_model.engine.layer_sizes import ModelCost
+from mnist_model.engine.model_files import check_archive
 from mnist_model.engine.storage import PRETRAINED_MODEL, is_ready, list_models, load_model, model_digest, ready_path
 from mnist_model.figures.common import probability_bars
 from mnist_model.lab.familiarity import FamiliarityCheck, load_or_fit_familiarity
@@ -195,6 +197,16 @@ def _ready(path: str, mtime: float, mark_mtime: float) -> bool:
 def forget_models() -> None:
     """Re-list the models now: a rename within the same second may not move the folder's mtime."""
     _models_in.clear()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _cost(path: str, mtime: float) -> ModelCost:
+    return check_archive(Path(path), Path(path).name)
+
+
+def model_cost(path: str | os.PathLike) -> ModelCost:
+    """What one image costs the model at ``path`` (FLOPs, values, weights), from its config; read once per file."""
+    return _cost(*model_key(path))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

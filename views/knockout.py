@@ -103,13 +103,14 @@ def show_answer(board: Switchboard, image: np.ndarray, off: dict[str, list[int]]
 
 def show_accuracy(off: dict[str, list[int]]) -> None:
     path = active_model_path()
+    digits = f"{ask.accuracy_digits(path):,} test digits"
     if ask.measured_accuracy(path, off) is None and not st.button(
-            "Measure the test accuracy (10,000 test digits, a second or two)", key="knockout_measure"):
+            f"Measure the test accuracy ({digits}, a second or two)", key="knockout_measure"):
         return
-    with st.spinner("Reading 10,000 test digits ..."):  # only the first time for this model and these switches
+    with st.spinner(f"Reading {digits} ..."):  # only the first time for this model and these switches
         measured, base = ask.measure_accuracy(path, off), ask.measure_accuracy(path, {})
     shown = visible(measured - base)
-    st.metric("Test accuracy with yours switched off", f"{measured:.2%}",
+    st.metric(f"Test accuracy with yours switched off ({digits})", f"{measured:.2%}",
               f"{points(measured - base)} (all on: {base:.2%})", delta_color="normal" if shown else "off",
               delta_arrow="auto" if shown else "off")
 
