@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import struct
 import tempfile
@@ -19,6 +20,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import websockets
 from PIL import Image
 from playwright.async_api import async_playwright
 
@@ -99,28 +101,33 @@ async def _attack(tab, url: str, files: dict[str, Path]) -> list[dict]:
     uploader = tab.locator(".st-key-model_upload input[type='file']")
     for name, path in files.items():
         start = time.perf_counter()
-        before = await tab.get_by_text(REFUSED).count()
         await uploader.set_input_files(str(path))
-        refused = await _refused(tab, before)
+        refused = await _refused(tab, path.name)
         records.append({"attack": f"upload: {name}", "refused": refused,
                         "seconds": round(time.perf_counter() - start, 2), "traceback": await _traceback(tab)})
-    attacker = await Session.open(url, SESSION_TIMEOUT_S)
     for name, message in _forged_canvases().items():
+        attacker = await Session.open(url, SESSION_TIMEOUT_S)  # a fresh one each time: the server may hang up
         start = time.perf_counter()
-        text = await attacker.send_canvas(message, SESSION_TIMEOUT_S)
+        try:
+            text = await attacker.send_canvas(message, SESSION_TIMEOUT_S)
+        except websockets.ConnectionClosed as closed:  # refused by the server's websocket before the app saw it
+            text = f"connection closed by the server: {closed.rcvd.reason if closed.rcvd else closed}"
         records.append({"attack": f"canvas: {name}", "refused": text is not None and "Prediction:" not in text,
                         "said": text, "seconds": round(time.perf_counter() - start, 2),
                         "traceback": bool(text) and "Traceback" in text})
-    await attacker.close()
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await attacker.close()
     return records
 
 
-async def _refused(tab, before: int, timeout_s: float = 120.0) -> bool:
-    """Wait for one more refusal sentence in the sidebar (an upload that the worker refuses takes a while)."""
+async def _refused(tab, file_name: str, timeout_s: float = 120.0) -> bool:
+    """Wait for the sidebar's sentence refusing ``file_name`` (one the worker refuses takes a while)."""
+    refusal = tab.locator("[data-testid='stSidebar'] [data-testid='stAlert']").filter(has_text=REFUSED) \
+        .filter(has_text=file_name)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if await tab.get_by_text(REFUSED).count() > before or await _traceback(tab):
-            return await tab.get_by_text(REFUSED).count() > before
+        if await refusal.count() or await _traceback(tab):
+            return bool(await refusal.count())
         await asyncio.sleep(0.2)
     return False
 
@@ -151,7 +158,7 @@ def _declaring(side: int) -> bytes:
 async def _watch(pid: int, peaks: dict) -> None:
     """Keep the largest resident memory seen of the server and of its worker processes."""
     while True:
-        peaks["server"] = max(peaks["server"], rss_bytes(pid))
+        peaks["server"] = max(peaks["server"], _safe_rss(pid))
         peaks["workers"] = max(peaks["workers"], sum(_safe_rss(child) for child in _children(pid)))
         await asyncio.sleep(SAMPLE_S)
 

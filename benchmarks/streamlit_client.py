@@ -74,7 +74,7 @@ class Session:
         await self._send(fragment_id=self.fragments.get("canvas", ""))
         deadline = time.perf_counter() + timeout_s
         answer = None
-        while answer is None and time.perf_counter() < deadline:
+        while answer is None and time.perf_counter() < deadline and not self._tasks[0].done():  # reader alive
             found = [text for t, text in self.alerts if t >= start] + \
                 [text for t, text in self.texts if t >= start and text.startswith("# Prediction:")]
             answer = found[0] if found else None
