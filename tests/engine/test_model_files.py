@@ -13,6 +13,8 @@ import zlib
 import keras
 import numpy as np
 import pytest
+from hostile_models import config_of as _config_of
+from hostile_models import rewrite as _rewrite
 from model_zoo import BUILDERS
 from PIL import Image, ImageDraw
 
@@ -36,27 +38,12 @@ from mnist_model.engine.storage import (
 )
 
 
-def _rewrite(good, dst, members):
-    """A copy of the archive ``good`` with ``members`` (name -> bytes) replacing or added to its own."""
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(dst, "w") as out:
-        for info in src.infolist():
-            if info.filename not in members:
-                out.writestr(info, src.read(info))
-        for name, data in members.items():
-            out.writestr(name, data)
-    return dst
-
-
 def _members(**members):
     return lambda good, dst: _rewrite(good, dst, members)
 
 
 def _member(name):
     return lambda good, dst: _rewrite(good, dst, {name: "x"})
-
-
-def _config_of(path):
-    return json.loads(zipfile.ZipFile(path).read("config.json"))
 
 
 def _edited_config(edit):
