@@ -16,7 +16,8 @@ from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mnist_model.engine.storage import ModelFileError, check_archive, delete_model
+from mnist_model.engine.check_process import check_isolated
+from mnist_model.engine.storage import ModelFileError, delete_model
 
 from .worker_process import Limits, WorkerProcess
 
@@ -68,7 +69,7 @@ class ModelPreparer:
                 return known
         job = Preparation(key, path=key, name=path.stem, mtime=mtime)
         try:
-            cost = check_archive(path, path.name)  # hostile bytes fail here, in milliseconds
+            cost = check_isolated(path, path.name)  # hostile bytes fail here, outside the server
         except ModelFileError as err:
             return self._record(replace(job, status="failed", message=str(err)))
         return self._enqueue(job, {"path": key}, cost.flops)

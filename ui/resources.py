@@ -11,10 +11,10 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
+from mnist_model.engine.check_process import check_isolated
 from mnist_model.engine.data import load_mnist
 from mnist_model.engine.inference import Predictor
 from mnist_model.engine.layer_sizes import ModelCost
-from mnist_model.engine.model_files import check_archive
 from mnist_model.engine.storage import PRETRAINED_MODEL, is_ready, list_models, load_model, model_digest, ready_path
 from mnist_model.figures.common import probability_bars
 from mnist_model.lab.familiarity import FamiliarityCheck, load_or_fit_familiarity
@@ -201,7 +201,7 @@ def forget_models() -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _cost(path: str, mtime: float) -> ModelCost:
-    return check_archive(Path(path), Path(path).name)
+    return check_isolated(path, Path(path).name)
 
 
 def model_cost(path: str | os.PathLike) -> ModelCost:

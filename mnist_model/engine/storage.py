@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from .check_process import check_isolated
 from .config import TrainConfig
 from .jsonio import json_safe as json_safe  # re-exported: callers import it from storage
 from .layer_sizes import MAX_ACTIVATION_VALUES as MAX_ACTIVATION_VALUES
@@ -296,7 +297,7 @@ def stage_upload(data: bytes, original_name: str, folder: str | os.PathLike) -> 
     except OSError as err:
         raise ModelFileError(f"{label} could not be saved in {folder}: {err}") from err
     try:
-        return staged, check_archive(staged, label)
+        return staged, check_isolated(staged, label)  # not in this process: it may be a server
     except BaseException:
         staged.unlink(missing_ok=True)
         raise

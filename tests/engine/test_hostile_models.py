@@ -103,3 +103,17 @@ def test_the_cli_refuses_in_seconds_and_little_memory(hostile, name):
     assert run.stderr.startswith(f"error: {hostile[name].name}") and "Traceback" not in run.stderr
     assert seconds < 60
     assert peak_mb < 1536 or before / 1024 >= 1536  # ru_maxrss is the largest child so far
+
+
+def test_the_servers_check_runs_in_a_child_and_says_the_same(hostile, good):
+    """The app checks an upload's bytes in a short-lived process: same verdicts, same cost, nothing parsed
+    by the server itself."""
+    from mnist_model.engine.check_process import check_isolated
+    from mnist_model.engine.model_files import check_archive
+
+    assert check_isolated(good, "good.keras") == check_archive(good, "good.keras")
+    for name in ("declares a 4 GiB kernel", "holds 12,000 objects", "activation keras.config.set_epsilon"):
+        with pytest.raises(ModelFileError, match=re.escape(HOSTILE[name][1])):
+            check_isolated(hostile[name], hostile[name].name)
+    with pytest.raises(ModelFileError, match=r"checking it took longer than 0 s"):
+        check_isolated(good, "good.keras", timeout_s=0.01)
