@@ -28,6 +28,7 @@ _SEEN = "seen_training_state"
 _ACTIVE_DIGEST = "active_model_digest"  # to follow the active model when someone renames it
 _FLASH = "sidebar_flash"
 _UPLOADING = "upload_being_checked"  # the preparer's key of this session's upload, until it is ready or refused
+_UPLOAD_SAID = "upload_said"  # (file id, kind, sentence): what became of the file the uploader holds
 _SWITCH_TO = "switch_to_model"  # a model to make active on the next full run (its upload became ready)
 MAX_QUEUED = 6  # uploads refused while this many models wait to be checked: nobody can fill the queue
 
@@ -126,6 +127,7 @@ def manage_models(entry) -> None:
                          help="A model saved with model.save('name.keras') in Keras 3, taking 28x28x1 "
                               "images to 10 classes (listing 5.1 of the book, for instance). It is "
                               "checked with Keras' safe mode, then added for everyone on this server.")
+        _say_about_upload()
         if entry.bundled:
             st.caption("The bundled model cannot be renamed or deleted.")
             return
@@ -148,20 +150,21 @@ def _upload_model() -> None:
     preparer = resources.preparer()
     waiting = preparer.state(st.session_state.get(_UPLOADING, ""))
     if waiting is not None and waiting.active:
-        _flash("warning", f"Your upload {plain(waiting.name)} is still being checked; upload another when it is done.")
+        _said(upload, "warning", f"Your upload {plain(waiting.name)} is still being checked; upload another when it "
+                                 f"is done.")
         return
     if len(preparer.active()) >= MAX_QUEUED:
-        _flash("warning", "The server is busy checking other models. Try again in a minute.")
+        _said(upload, "warning", "The server is busy checking other models. Try again in a minute.")
         return
     try:
         staged, cost = stage_upload(upload.getvalue(), upload.name, resources.models_dir())
     except ModelFileError as err:
-        _flash("error", f"That model was not added: {plain(err)} The active model is unchanged.")
+        _said(upload, "error", f"That model was not added: {plain(err)} The active model is unchanged.")
         return
     job = preparer.upload(staged, upload.name, resources.models_dir(), st.session_state.get("nickname"), cost.flops)
     st.session_state[_UPLOADING] = job.key
-    _flash("info", f"Checking **{plain(upload.name)}** and preparing it for the lab's pages (a minute or so for an "
-                   f"MNIST-sized model). It becomes your active model when it is ready.")
+    _said(upload, "info", f"Checking **{plain(upload.name)}** and preparing it for the lab's pages (a minute or so "
+                          f"for an MNIST-sized model). It becomes your active model when it is ready.")
 
 
 def _preparations() -> None:
@@ -173,11 +176,25 @@ def _preparations() -> None:
     mine = preparer.state(st.session_state.get(_UPLOADING, ""))
     if mine is not None and not mine.active:
         del st.session_state[_UPLOADING]
+        upload = st.session_state.get("model_upload")
         if mine.status == "ready":
             st.session_state[_SWITCH_TO] = mine.path
-            _flash("success", f"Added **{plain(Path(mine.path).stem)}**, now your active model.")
+            _said(upload, "success", f"Added **{plain(Path(mine.path).stem)}**, now your active model.")
             st.rerun(scope="app")
-        st.error(f"That model was not added: {plain(mine.message)} The active model is unchanged.")
+        _said(upload, "error", f"That model was not added: {plain(mine.message)} The active model is unchanged.")
+
+
+def _said(upload, kind: str, sentence: str) -> None:
+    """What became of the file the uploader holds; shown under it for as long as it holds that file, so
+    no rerun can swallow it."""
+    st.session_state[_UPLOAD_SAID] = (getattr(upload, "file_id", None), kind, sentence)
+
+
+def _say_about_upload() -> None:
+    file_id, kind, sentence = st.session_state.get(_UPLOAD_SAID, (None, None, None))
+    upload = st.session_state.get("model_upload")
+    if kind and upload is not None and upload.file_id == file_id:
+        getattr(st, kind)(sentence)
 
 
 def _rename(path: Path) -> None:

@@ -46,6 +46,8 @@ def check_weights(label: str, archive: zipfile.ZipFile, layer_params: dict[str, 
         try:
             with h5py.File(copy, "r") as weights:
                 declared = _declared(label, weights)
+        except ModelFileError:
+            raise
         except (OSError, ValueError, KeyError, RuntimeError) as err:
             raise ModelFileError(f"{label} is damaged: its {WEIGHTS_MEMBER} is not a readable HDF5 file "
                                  f"({err}). Re-save the model.") from err
