@@ -76,7 +76,16 @@ async def _hostile(sizes: Sizes) -> dict:
             "hostile_refusal_max_s": max(r["seconds"] for r in refusals),
             "hostile_tracebacks": sum(r["traceback"] for r in refusals),
             "hostile_server_peak_mb": peaks["server"] / 2**20, "hostile_worker_peak_mb": peaks["workers"] / 2**20,
-            "hostile_refusals": refusals}
+            "hostile_p95_ms_by_attack": _p95_during(busy, refusals), "hostile_refusals": refusals}
+
+
+def _p95_during(answers, refusals: list[dict]) -> dict[str, float | None]:
+    """The other sessions' p95 while each attack ran (answers that arrived between its start and its end)."""
+    found = {}
+    for r in refusals:
+        during = [a.ms for a in answers if r["start"] <= a.at <= r["end"]]
+        found[r["attack"]] = round(float(np.percentile(during, 95)), 1) if during else None
+    return found
 
 
 def _cycle(pool: list[Drawing], n: int, round_: int) -> list[Drawing]:
@@ -103,7 +112,7 @@ async def _attack(tab, url: str, files: dict[str, Path]) -> list[dict]:
         start = time.perf_counter()
         await uploader.set_input_files(str(path))
         refused = await _refused(tab, path.name)
-        records.append({"attack": f"upload: {name}", "refused": refused,
+        records.append({"attack": f"upload: {name}", "refused": refused, "start": start, "end": time.perf_counter(),
                         "seconds": round(time.perf_counter() - start, 2), "traceback": await _traceback(tab)})
     for name, message in _forged_canvases().items():
         attacker = await Session.open(url, SESSION_TIMEOUT_S)  # a fresh one each time: the server may hang up
@@ -113,7 +122,8 @@ async def _attack(tab, url: str, files: dict[str, Path]) -> list[dict]:
         except websockets.ConnectionClosed as closed:  # refused by the server's websocket before the app saw it
             text = f"connection closed by the server: {closed.rcvd.reason if closed.rcvd else closed}"
         records.append({"attack": f"canvas: {name}", "refused": text is not None and "Prediction:" not in text,
-                        "said": text, "seconds": round(time.perf_counter() - start, 2),
+                        "said": text, "seconds": round(time.perf_counter() - start, 2), "start": start,
+                        "end": time.perf_counter(),
                         "traceback": bool(text) and "Traceback" in text})
         with contextlib.suppress(websockets.ConnectionClosed):
             await attacker.close()

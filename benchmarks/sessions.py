@@ -142,6 +142,7 @@ class Answer:
     ms: float  # pen lift to prediction shown; the timeout when none came
     digit: int | None  # the predicted digit the page showed; None when none came
     expected: int
+    at: float = 0.0  # time.perf_counter() when the answer came (or the wait ended)
 
 
 async def _draw_at_once(clients: list[Session], drawings: list[Drawing], per_client: int) -> list[Answer]:
@@ -161,8 +162,9 @@ async def _session(client: Session, drawings: list[Drawing]) -> list[Answer]:
         await asyncio.sleep(drawing.seconds)
         try:
             ms, digit = await client.draw(drawing.url, SESSION_TIMEOUT_S)
-            answers.append(Answer(ms, digit, drawing.expected))
+            answers.append(Answer(ms, digit, drawing.expected, time.perf_counter()))
             await client.clear(SESSION_TIMEOUT_S)
         except asyncio.TimeoutError:
-            return [*answers, Answer(SESSION_TIMEOUT_S * 1000, None, drawing.expected)][:len(drawings)]
+            missed = Answer(SESSION_TIMEOUT_S * 1000, None, drawing.expected, time.perf_counter())
+            return [*answers, missed][:len(drawings)]
     return answers

@@ -4,8 +4,8 @@ Every model a session could pick, other than the bundled ones, goes through
 ``mnist_model.lab.prepare_worker`` first: a process at the lowest priority that loads it
 (every check, a test batch), computes what the pages show of it once per model, and marks
 it ready. The server watches the worker's time and memory and kills it past its limits.
-The picker lists a model only once it is ready; ``version`` moves whenever a preparation
-ends, so every open page can re-list at once. Worker threads never call ``st.*``.
+The picker lists a model only once it is ready (every open picker re-lists when what it
+offers changes). Worker threads never call ``st.*``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ class ModelPreparer:
         self._queue: deque[tuple[str, dict, Limits]] = deque()
         self._busy = False
         self._limits = limits
-        self.version = 0  # moves whenever a preparation ends
 
     def prepare(self, path: str | Path) -> Preparation:
         """Queue the model at ``path`` unless it is queued, running, or failed on this very file."""
@@ -115,7 +114,6 @@ class ModelPreparer:
                 if oldest is None:
                     break
                 del self._jobs[oldest]
-            self.version += 1
         return job
 
     def _next(self) -> None:

@@ -296,10 +296,14 @@ def _marker(state: JobState) -> tuple:
 
 
 def _models_version() -> tuple:
-    """Moves when a model is added, renamed, deleted or prepared, on any session: the picker re-lists."""
-    resources.available_models()  # queues a model that appeared in the folder (a training's, a fine-tune's)
-    folder = resources.models_dir()
-    return resources.preparer().version, folder.stat().st_mtime if folder.exists() else 0.0
+    """What the picker offers, and where this session's upload stands: a change reruns the app.
+
+    Only what people see counts: hidden temp files, staged uploads and models still being
+    prepared come and go in the folder without rerunning thirty sessions at once.
+    """
+    offered = tuple(str(entry.path) for entry in resources.available_models())  # also queues new models
+    mine = resources.preparer().state(st.session_state.get(_UPLOADING, ""))
+    return offered, mine.status if mine is not None else None
 
 
 STAGES = {"checking": "checking the epoch on held-out images",
