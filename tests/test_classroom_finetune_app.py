@@ -98,13 +98,6 @@ def test_teacher_fine_tunes_and_finds_the_new_model_in_the_picker(lesson, finetu
     assert (card["class_code"], card["class_drawings"], card["class_students"]) == (code, MIN_DRAWINGS + 4,
                                                                                      MIN_STUDENTS)
 
-    from ui import resources
-
-    at.run()  # the new model is prepared in a worker before the picker offers it
-    deadline = time.monotonic() + 180
-    while resources.preparer().active() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    at.run()
     picker = at.sidebar.selectbox(key="model_path")
     assert sum(f"class-{code}-" in label for label in picker.options) == 1
     picker.set_value(state.outcome["model_path"]).run()

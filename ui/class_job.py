@@ -66,9 +66,25 @@ class FinetuneJob(SharedJob):
                 self._state = replace(self._state, done=event["done"], message=event["message"])
 
     def _end(self, outcome: dict) -> None:
+        """Runs on the worker's follower thread: a saved model is done once it is prepared and in every picker."""
+        message, offered = outcome.get("message", ""), False
+        if outcome["event"] == "done" and outcome.get("model_path"):
+            with self._lock:
+                self._state = replace(self._state, done=1.0,
+                                      message="Preparing the new model for the lab's pages (its filters, "
+                                              "patterns and scores) ...")
+            resources.forget_models()
+            prepared = resources.preparer().wait(outcome["model_path"])
+            offered = prepared is not None and prepared.status == "ready"
+            if offered:
+                message = f"{message} It is in the model picker, for everyone; choose it there to use it."
+            else:
+                why = prepared.message if prepared is not None else "it was forgotten"
+                message = (f"{message} It could not be prepared for the lab's pages, so the picker does not "
+                           f"offer it: {why}")
         with self._lock:
-            self._state = replace(self._state, status=outcome["event"], message=outcome.get("message", ""),
-                                  outcome=outcome)
+            self._state = replace(self._state, status=outcome["event"], message=message,
+                                  outcome={**outcome, "message": message, "offered": offered})
         resources.forget_models()
 
 
@@ -151,7 +167,7 @@ def _rerun_when_done(state: FinetuneState) -> None:
 
 
 def _before_after(outcome: dict) -> None:
-    st.success(plain(outcome["message"]))
+    (st.success if outcome.get("offered") else st.warning)(plain(outcome["message"]))
     held, mnist = PairedAccuracy(**outcome["held_out"]), PairedAccuracy(**outcome["mnist"])
     writers = outcome.get("held_out_writers", 0)
     left, right = st.columns(2)

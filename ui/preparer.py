@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -91,6 +92,15 @@ class ModelPreparer:
     def failed(self) -> list[Preparation]:
         with self._lock:
             return [job for job in self._jobs.values() if job.status == "failed"]
+
+    def wait(self, path: str | Path, poll_s: float = 0.5) -> Preparation | None:
+        """Queue the model at ``path`` and block until its preparation ends (for a job's follower thread)."""
+        key = self.prepare(path).key
+        job = self.state(key)
+        while job is not None and job.active:
+            time.sleep(poll_s)
+            job = self.state(key)
+        return job
 
     def forget(self, key: str) -> None:
         """Drop what is known of ``key`` (a renamed or deleted model, a rewritten file)."""

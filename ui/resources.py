@@ -92,7 +92,8 @@ def test_images() -> tuple[np.ndarray, np.ndarray]:
 @st.cache_resource
 def training_job() -> TrainingJob:
     """The server's single training job, shared by every session."""
-    return TrainingJob(models_dir(), train_limit=_env_int("CONVNET_LAB_TRAIN_LIMIT"), lease=_store_lease())
+    return TrainingJob(models_dir(), train_limit=_env_int("CONVNET_LAB_TRAIN_LIMIT"), lease=_store_lease(),
+                       preparer=preparer())
 
 
 def _store_lease():

@@ -308,7 +308,8 @@ def _models_version() -> tuple:
 
 STAGES = {"checking": "checking the epoch on held-out images",
           "testing": "testing on the 10,000 test digits", "saving": "saving the model",
-          "timeline": "scoring each epoch's weights for How it learned"}  # what the worker does between batches
+          "timeline": "scoring each epoch's weights for How it learned",
+          "preparing": "preparing it for the lab's pages"}  # what the worker does between batches
 
 
 def _progress_text(state: JobState, elapsed: float) -> str:

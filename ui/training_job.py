@@ -12,7 +12,7 @@ from mnist_model.engine.config import TrainConfig
 from .worker_process import SharedJob, WorkerProcess
 
 LEASE_RENEW_S = 10  # how often a running job renews the class store's lease (which lapses after 60 s)
-FINISHING = ("testing", "saving", "timeline")  # the stages after the last batch, when a Stop comes too late
+FINISHING = ("testing", "saving", "timeline", "preparing")  # after the last batch: a Stop comes too late
 TOO_LATE = ("Your Stop came too late: every epoch was already trained, so the model was tested and saved all the "
             "same. Delete it in the sidebar if you do not want it.")
 
@@ -56,10 +56,11 @@ class TrainingJob(SharedJob):
     """Starts at most one training at a time, in its own low-priority process, and keeps its
     progress for every session to read. The worker thread only reads the process' reports."""
 
-    def __init__(self, models_dir: Path, train_limit: int | None = None, lease=None):
+    def __init__(self, models_dir: Path, train_limit: int | None = None, lease=None, preparer=None):
         self.models_dir = Path(models_dir)
         self.train_limit = train_limit  # tests shrink the data through this
         self.lease = lease  # the class store's one-job lease (classroom.StoreLease), when a store is in use
+        self.preparer = preparer  # ui.preparer.ModelPreparer: a new model is done once the picker can offer it
         super().__init__(JobState())
 
     def state(self) -> JobState:
@@ -112,7 +113,22 @@ class TrainingJob(SharedJob):
             message = f"{message} {TOO_LATE}"
         extra = {k: outcome[k] for k in ("model_path", "test_accuracy") if k in outcome}
         self._release()
-        self._finish(outcome["event"], message, **extra)
+        if outcome["event"] == "done" and self.preparer is not None and "model_path" in outcome:
+            self._prepare(outcome["model_path"], message, extra)
+        else:
+            self._finish(outcome["event"], message, **extra)
+
+    def _prepare(self, path: str, message: str, extra: dict) -> None:
+        """The model is saved: wait (on this follower thread) until it is prepared and in every picker."""
+        with self._lock:
+            self._state.stage = "preparing"
+        job = self.preparer.wait(path)
+        if job is not None and job.status == "ready":
+            self._finish("done", f"{message} It is in the model picker.", **extra)
+        else:
+            why = job.message if job is not None else "it was forgotten"
+            self._finish("failed", f"{message} But it could not be prepared for the lab's pages, so the picker "
+                                   f"does not offer it: {why}", **extra)
 
     def _apply(self, event: dict) -> None:
         kind = event.pop("event", None)
