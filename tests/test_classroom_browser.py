@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from browser_support import app_is_running, browser_marks, draw, running_app, wait_for_prediction
+from browser_support import SCROLL, app_is_running, browser_marks, draw, running_app, touch_draw, wait_for_prediction
 
 import classroom
 
@@ -176,6 +176,13 @@ def test_a_phone_opening_the_class_link_sees_the_offer_without_opening_the_sideb
     page.screenshot(path=tmp_path / "phone-joined-390x844.png")
     assert "In class 9D" in badge.inner_text() and "Zoë" in badge.inner_text()
     assert badge.bounding_box()["height"] < 60 and not page.locator(".st-key-class_invite").count()  # out of the way
+    scroll = page.evaluate(SCROLL)
+    touch_draw(page, ONE)  # in class, the badge on top and Send to class below: the answer still on screen
+    assert wait_for_prediction(page, timeout=60) == "1"
+    answer = page.locator(".st-key-prediction h1").bounding_box()
+    assert answer["y"] >= 0 and answer["y"] + answer["height"] <= 844, answer
+    assert page.evaluate(SCROLL) == scroll, "drawing scrolled the page"
+    page.screenshot(path=tmp_path / "phone-joined-drawn-390x844.png")
     phone.close()
 
 

@@ -84,19 +84,28 @@ def projector(store: classroom.Store, info: classroom.ClassInfo, link: str) -> N
 
 def _projected(store: classroom.Store, code: str) -> None:
     """Polled like the dashboard: the numbers, the digits and the latest drawings, large."""
-    try:
-        summary = classroom.class_summary(store, code)
-        latest = classroom.class_drawings(store, code, last=PROJECTED_SHOWN)
-    except classroom.ClassStoreError as err:
-        st.warning(plain(err))
+    shown = _summary_and_latest(store, code, PROJECTED_SHOWN, "Scan the code, draw a digit, press Send to class.")
+    if shown is None:
         return
-    _metrics(summary)
-    if not summary.n_drawings:
-        st.info("No drawings yet. Scan the code, draw a digit, press Send to class.")
-        return
+    summary, latest = shown
     st.plotly_chart(_counts_figure(summary, big=True), key="projector_counts", config={"displayModeBar": False})
     st.subheader("Latest drawings")
     gallery(list(reversed(latest)), "projector", columns=PROJECTED_SHOWN, tile=80, sure=False)
+
+
+def _summary_and_latest(store: classroom.Store, code: str, last: int, how_to_send: str):
+    """The class's numbers (shown) and its ``last`` drawings; None once a sentence says why there is nothing more."""
+    try:
+        summary = classroom.class_summary(store, code)
+        latest = classroom.class_drawings(store, code, last=last)
+    except classroom.ClassStoreError as err:
+        st.warning(plain(err))
+        return None
+    _metrics(summary)
+    if not summary.n_drawings:
+        st.info(f"No drawings yet. {how_to_send}")
+        return None
+    return summary, latest
 
 
 def _metrics(summary: classroom.ClassSummary) -> None:
@@ -109,16 +118,10 @@ def _metrics(summary: classroom.ClassSummary) -> None:
 
 def _live(store: classroom.Store, code: str) -> None:
     """Polled: new drawings appear within POLL_S seconds, from whichever server they were sent through."""
-    try:
-        summary = classroom.class_summary(store, code)
-        latest = classroom.class_drawings(store, code, last=LATEST_SHOWN)
-    except classroom.ClassStoreError as err:
-        st.warning(plain(err))
+    shown = _summary_and_latest(store, code, LATEST_SHOWN, "When students press Send to class, they appear here.")
+    if shown is None:
         return
-    _metrics(summary)
-    if not summary.n_drawings:
-        st.info("No drawings yet. When students press Send to class, they appear here.")
-        return
+    summary, latest = shown
     st.plotly_chart(_counts_figure(summary), key="class_counts", config={"displayModeBar": False})
     st.subheader("Latest drawings")
     st.caption("Newest first. Press one to see it full screen.")
