@@ -121,7 +121,8 @@ def _controls(store: classroom.Store, code: str) -> None:
     start, stop = st.columns(2)
     start.button("Fine-tune on this class", key="finetune", type="primary", disabled=bool(reason) or state.active,
                  on_click=_start, args=(job, store, code), width="stretch")
-    stop.button("Stop", key="stop_finetune", disabled=not state.active, on_click=job.stop, width="stretch")
+    stop.button("Stop", key="stop_finetune", disabled=not state.active or state.done >= 1.0,  # saved: too late
+                on_click=job.stop, width="stretch")
     if reason:
         st.info(reason)
     _progress(store)

@@ -53,14 +53,14 @@ def show_unit(current: CurrentInput, rows, layers: list[str]) -> None:
         row = unit_slider("Unit's row", height, f"rf_row_{layer}")
         col = unit_slider("Unit's column", width, f"rf_col_{layer}")
     values = predictor().activations(current.prep.image)[layer].max(axis=-1)
-    map_col.plotly_chart(unit_on_map(values, row, col, f"{layer}: its strongest filter per unit"),
+    map_col.plotly_chart(unit_on_map(values, row, col, f"{layer}: strongest filter"),
                          key=f"rf_map_{layer}", on_select=lambda: pick_from_click(layer), selection_mode="points",
                          config={"displayModeBar": False})
     box = unit_field(rows, layer, row, col)
     size = f"{box[2] - box[0]}x{box[3] - box[1]}"
     input_col.plotly_chart(field_on_input(current.prep.image, box, f"Unit ({row}, {col}) sees {size} pixels"),
                            key="rf_input", config={"displayModeBar": False})
-    map_col.caption("Click a unit, or move the sliders.")
+    map_col.caption("Each square is a unit, lit by its strongest filter. Click one, or move the sliders.")
     if unit_box(rows, layer, row, col) != box:
         input_col.caption("Part of this unit's field lies past the border, where the layer pads with zeros.")
     st.caption(f"How the field grows, layer by layer: {FORMULA}")
