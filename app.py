@@ -1,7 +1,8 @@
 """Convnet Lab: draw a digit, watch a convnet read it. ``streamlit run app.py``.
 
 ``streamlit run`` first imports this file to look for an ``st.App`` named ``app``: the one below
-warms TensorFlow and the model while the server starts (``ui/warm_start.py``). Then, for every
+warms TensorFlow and the model while the server starts and answers ``/ready`` once it is warm
+(``ui/warm_start.py``). Then, for every
 page view, Streamlit runs this same file as ``__main__``: ``main`` draws the shared sidebar and
 routes to the page.
 """
@@ -61,6 +62,6 @@ def pages() -> dict[str, list]:
 if __name__ == "__main__":  # a page view: Streamlit runs the script as __main__
     main()
 else:  # `streamlit run app.py` imports the file to find this app, and serves it
-    from ui.warm_start import lifespan
+    from ui.warm_start import ROUTES, lifespan
 
-    app = st.App(__file__, lifespan=lifespan)
+    app = st.App(__file__, lifespan=lifespan, routes=ROUTES)

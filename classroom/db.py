@@ -13,6 +13,9 @@ import datetime as dt
 import hashlib
 import math
 import os
+import random
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,10 +149,30 @@ def _check_sqlite_folder(database: str | None) -> None:
 def _sqlite_connected(dbapi_connection, record) -> None:
     dbapi_connection.isolation_level = None  # sqlite3 must not BEGIN on its own: _sqlite_begin does
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer, so processes can share the file
+    _use_wal(cursor)  # readers never wait for the writer, so processes can share the file
     cursor.execute("PRAGMA synchronous=FULL")  # a sent drawing survives a power cut, not only a restart
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _use_wal(cursor) -> None:
+    """Switch the file to WAL (once: the mode is kept in the file), retrying while another connection does.
+
+    Switching takes the file's exclusive lock from a shared one. When several processes open a
+    new store at once, each holds its shared lock and asks for the exclusive one; SQLite
+    answers all but one "database is locked" at once, without waiting (waiting would deadlock),
+    so the busy timeout never helps: the loser retries after the winner is done.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
 
 
 def _sqlite_begin(conn) -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import socket
 import threading
 from pathlib import Path
 
@@ -22,16 +20,11 @@ from mnist_model.engine.worker import serve
 
 from .db import connect
 from .export import drawing_arrays
-from .leases import acquire_job_lease, release_job_lease, renew_job_lease
+from .leases import acquire_job_lease, describe_owner, job_lease, owner_id, release_job_lease, renew_job_lease
 from .summary import class_drawings
 
 LEASE_TTL_S = 60.0  # a crashed worker frees the store this long after its last renewal
 RENEW_EVERY_S = 10.0
-
-
-def owner_id() -> str:
-    """Who holds the lease: unique per worker, readable in the database."""
-    return f"finetune:{socket.gethostname()}:{os.getpid()}"
 
 
 def new_model_path(models_dir: Path, code: str) -> Path:
@@ -71,10 +64,10 @@ def run_job(request: dict, emit, cancel: threading.Event) -> dict:
     """Fine-tune as ``request`` says, holding the store's lease; returns the outcome event (never raises)."""
     try:
         store = connect(request["db"])
-        owner = owner_id()
+        owner = owner_id("finetune")
         if not acquire_job_lease(store, owner, LEASE_TTL_S):
-            return {"event": "failed", "message": "Another training job is running on this class store; "
-                                                  "wait for it to finish."}
+            return {"event": "failed", "message": f"Another training job is running on this class store "
+                                                  f"({describe_owner(job_lease(store))}); wait for it to finish."}
     except Exception as err:  # the outcome must always reach the server as a sentence
         return {"event": "failed", "message": f"The class store could not be used: {err}"}
     renewer = Renewer(store, owner, request["code"])

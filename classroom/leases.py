@@ -1,8 +1,10 @@
 """One training job per class store, even with several server processes: a lease row with an expiry.
 
 A job takes the lease before it starts, renews it while it runs (reporting its progress
-for every process' pages to show) and releases it at the end. A job that crashes stops
-renewing, so its lease lapses after ``ttl`` seconds and the next job can start.
+for every process' pages to show) and releases it at the end, also when its server is
+stopped (``release_all``). An owner id names the process that holds the lease
+(``owner_id``): a lease whose process is gone from this machine is taken over at once;
+one held on another machine lapses ``ttl`` seconds after its last renewal.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
+import socket
+import threading
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import delete
 
@@ -18,6 +25,46 @@ from .db import Store, serialize, transaction
 from .models import JobLease
 
 TRAINING_LEASE = "training"  # the one job a store runs at a time
+JOB_NAMES = {"training": "a training", "finetune": "a class fine-tune"}  # an owner id's kind, for people
+
+
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot), or "" when it does not exist: with the
+    pid, it names one process even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]  # field 22, counted after the command name
+
+
+def owner_id(kind: str, pid: int | None = None) -> str:
+    """A lease owner's id: ``kind:host:pid:start:random`` for the process ``pid`` (default: this one)."""
+    pid = os.getpid() if pid is None else pid
+    return f"{kind}:{socket.gethostname()}:{pid}:{_process_start(pid)}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_gone(owner: str) -> bool:
+    """True when ``owner`` names a process on this machine that no longer runs. An owner on another
+    machine, or in an older format, is never known to be gone: its lease lapses by its expiry."""
+    parts = owner.split(":")
+    if len(parts) != 5 or parts[1] != socket.gethostname() or not parts[2].isascii() or not parts[2].isdigit():
+        return False
+    return _process_start(int(parts[2])) != parts[3]
+
+
+def describe_owner(lease: Lease | None) -> str:
+    """Who holds the lease, for a refusal: "a class fine-tune of class K7QZ2P on server lab-2 (pid 812)"."""
+    if lease is None:
+        return "nobody"
+    parts = lease.owner.split(":")
+    what = JOB_NAMES.get(parts[0], "a training job")
+    code = lease.state.get("code")
+    if code:
+        what += f" of class {code}"
+    if len(parts) >= 3:
+        what += f" on server {parts[1]} (pid {parts[2]})"
+    return what
 
 
 @dataclass(frozen=True)
@@ -45,7 +92,7 @@ def acquire_job_lease(store: Store, owner: str, ttl: float, name: str = TRAINING
         serialize(session, f"lease:{name}")
         now = store.clock()
         row = session.get(JobLease, name)
-        if row is not None and row.owner != owner and row.expires > now:
+        if row is not None and row.owner != owner and row.expires > now and not owner_gone(row.owner):
             return False
         if row is None:
             session.add(JobLease(name=name, owner=owner, expires=now + dt.timedelta(seconds=ttl), state="{}"))
@@ -88,6 +135,19 @@ def job_lease(store: Store, name: str = TRAINING_LEASE) -> Lease | None:
         return Lease(owner=row.owner, expires=row.expires, state=json.loads(row.state or "{}"))
 
 
+_HELD: set[StoreLease] = set()  # the leases this process holds, given back when its server stops
+_HELD_LOCK = threading.Lock()
+
+
+def release_all() -> int:
+    """Give back every lease this process holds (the server is stopping); returns how many."""
+    with _HELD_LOCK:
+        held = list(_HELD)
+    for lease in held:
+        lease.release()
+    return len(held)
+
+
 class StoreLease:
     """The store's job lease for a job run by this process: one owner id per job, errors absorbed.
 
@@ -95,25 +155,27 @@ class StoreLease:
     renewing and releasing never raise, since the lease lapses on its own after ``ttl``.
     """
 
-    def __init__(self, connect_store, ttl: float = 60.0):
-        self._connect, self.ttl = connect_store, ttl  # called when a job starts: the store may appear later
+    def __init__(self, connect_store, ttl: float = 60.0, kind: str = "training"):
+        self._connect, self.ttl, self.kind = connect_store, ttl, kind  # the store may appear after start-up
         self._store: Store | None = None
         self.owner: str | None = None
+        self.refusal = ""  # who held the lease when ``acquire`` last failed, for people
 
     def acquire(self) -> bool:
         """True if this process may train now (it holds the lease, or no store is in use)."""
-        import os
-        import socket
-        import uuid
-
         from .db import ClassStoreError
 
         try:
             self._store = self._store or self._connect()
             if self._store is None:
                 return True
-            self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-            return acquire_job_lease(self._store, self.owner, self.ttl)
+            self.owner = owner_id(self.kind)
+            if acquire_job_lease(self._store, self.owner, self.ttl):
+                with _HELD_LOCK:
+                    _HELD.add(self)
+                return True
+            self.refusal, self.owner = describe_owner(job_lease(self._store)), None
+            return False
         except ClassStoreError:
             self.owner = None
             return True
@@ -124,6 +186,8 @@ class StoreLease:
     def release(self) -> None:
         self._quietly(lambda: release_job_lease(self._store, self.owner))
         self.owner = None
+        with _HELD_LOCK:
+            _HELD.discard(self)
 
     def _quietly(self, call) -> None:
         from .db import ClassStoreError

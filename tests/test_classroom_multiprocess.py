@@ -115,3 +115,27 @@ def test_the_send_limit_holds_across_processes(tmp_path, db_url):
     results = run_together(tmp_path, db_url, [{"do": "flood", "student": student, "n": 15}] * 4)
     assert sum(r["kept"] for r in results) == SEND_LIMIT
     assert sum(r["refused"] for r in results) == 4 * 15 - SEND_LIMIT
+
+
+def test_connections_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
+    """Each switches the new file to WAL from a shared lock; SQLite refuses all but one at once,
+    without waiting: the others must retry (about 1 round in 25 failed before they did)."""
+    import threading
+
+    errors = []
+    for round_ in range(25):
+        url, barrier = f"sqlite:///{tmp_path}/race-{round_}.db", threading.Barrier(6)
+
+        def open_store(url=url, barrier=barrier):
+            barrier.wait()
+            try:
+                classroom.connect(url).close()
+            except classroom.ClassStoreError as err:
+                errors.append(str(err))
+
+        threads = [threading.Thread(target=open_store) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []

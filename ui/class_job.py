@@ -135,7 +135,8 @@ def _start(job: FinetuneJob, store: classroom.Store, code: str) -> None:
         st.toast(f"The fine-tune did not start: {err}")
         return
     if lease is not None:
-        st.toast("A training job is already running on this class store; wait for it to finish.")
+        st.toast(f"The fine-tune did not start: {plain(classroom.describe_owner(lease))} is running on this class "
+                 f"store; wait for it to finish.")
         return
     job.start(code, str(active_model_path()))
 

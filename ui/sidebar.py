@@ -265,8 +265,10 @@ def training_controls() -> None:
 def _start(job, config: TrainConfig) -> None:
     """Button callback: runs before the page is drawn, so the buttons already show the new state."""
     if not job.start(config):
-        st.toast("A training job is already running: on this server (its progress is in the sidebar), or a "
-                 "class fine-tune on the class store. Try again when it has finished.")
+        held = job.lease.refusal if job.lease is not None and job.lease.refusal else ""
+        where = (f"{held} holds the class store's one training place" if held else
+                 "a training runs on this server (its progress is in the sidebar)")
+        st.toast(f"Training did not start: {plain(where)}. Try again when it has finished.")
 
 
 def training_progress() -> None:

@@ -6,6 +6,11 @@ would wait for TensorFlow to import, the model to load and its first forward pas
 ``streamlit run`` an ``st.App`` whose lifespan calls ``lifespan`` below at server start; it
 warms, in a background thread, the very caches the pages use (``ui.resources``), so nothing
 is done twice and a student who arrives during the warm-up simply waits for it to finish.
+
+``/ready`` says whether that warm-up is over: a balancer's health check asks it, so students
+go to a server that can answer them now (``/_stcore/health`` says ok as soon as the process
+listens, seconds before). When the server stops, it gives back the class store's job lease
+it holds, so the next training on any server need not wait for the lease to lapse.
 """
 
 from __future__ import annotations
@@ -15,11 +20,16 @@ import logging
 import threading
 import time
 
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from streamlit.logger import get_logger
 
 _LOGGER = get_logger(__name__)
 WARM_MESSAGE = "Convnet Lab is warm"  # benchmarks/warm_start.py waits for this line
 THREAD = "warm-start"
+READY_PATH = "/ready"  # deploy/haproxy.cfg's health check
+WARM = threading.Event()  # set once the warm-up is over (or failed: the pages then load what they need)
 
 
 def warm() -> float:
@@ -52,8 +62,20 @@ def _warm_in_background() -> None:
     except Exception:  # a page will meet the same failure and say what it is; the server must still start
         _LOGGER.exception("Warming the server failed; the first page will load the model instead")
         return
+    finally:
+        WARM.set()
     _LOGGER.info("%s: TensorFlow, the bundled model and the first drawing's path ready in %.1f s",
                  WARM_MESSAGE, seconds)
+
+
+async def ready(request: Request) -> PlainTextResponse:
+    """200 once the server can answer a student at once, 503 while it warms up."""
+    if WARM.is_set():
+        return PlainTextResponse("ready\n")
+    return PlainTextResponse("warming up\n", status_code=503, headers={"Retry-After": "2"})
+
+
+ROUTES = [Route(READY_PATH, ready, methods=["GET", "HEAD"])]
 
 
 def _not_from_warm_start(record: logging.LogRecord) -> bool:
@@ -63,7 +85,13 @@ def _not_from_warm_start(record: logging.LogRecord) -> bool:
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
-    """``st.App``'s lifespan: start warming and let the server answer at once."""
+    """``st.App``'s lifespan: start warming and let the server answer at once; give leases back at the end."""
     get_logger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_not_from_warm_start)
     threading.Thread(target=_warm_in_background, name=THREAD, daemon=True).start()
-    yield
+    try:
+        yield
+    finally:
+        import classroom
+
+        if classroom.release_all():
+            _LOGGER.info("Gave the class store's job lease back: this server is stopping")
