@@ -16,8 +16,17 @@ from .db import (
     default_url,
 )
 from .export import drawing_arrays, export_csv, export_npz
-from .leases import (Lease, StoreLease, acquire_job_lease, describe_owner, job_lease, owner_id, release_all,
-                     release_job_lease, renew_job_lease)
+from .leases import (
+    Lease,
+    StoreLease,
+    acquire_job_lease,
+    describe_owner,
+    job_lease,
+    owner_id,
+    release_all,
+    release_job_lease,
+    renew_job_lease,
+)
 from .store import (
     ClassInfo,
     clean_text,
@@ -50,8 +59,9 @@ __all__ = [
     "DrawingRecord", "Lease", "RateLimited", "Store", "StoreLease", "UnknownStudent", "acquire_job_lease",
     "check_teacher_password",
     "class_drawings", "class_summary", "clean_text", "close_class", "connect", "create_class", "default_url",
-    "describe_owner", "drawing", "drawing_arrays", "export_csv", "export_npz", "find_class", "image_to_uint8", "job_lease", "join",
-    "list_classes", "normalize_code", "owner_id", "release_all", "rejoin", "release_job_lease", "renew_job_lease", "running_class",
+    "describe_owner", "drawing", "drawing_arrays", "export_csv", "export_npz", "find_class", "image_to_uint8",
+    "job_lease", "join", "list_classes", "normalize_code", "owner_id", "release_all", "rejoin", "release_job_lease",
+    "renew_job_lease", "running_class",
     "send_drawing", "student_drawings", "student_numbers", "teacher_token", "check_teacher_token", "withdraw",
     "writer_key",
 ]
