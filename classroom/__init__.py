@@ -39,6 +39,8 @@ from .store import (
     normalize_code,
     rejoin,
     send_drawing,
+    send_key,
+    sent_drawing_id,
     withdraw,
 )
 from .summary import (
@@ -57,11 +59,9 @@ from .teacher import check_teacher_password, check_teacher_token, teacher_token
 __all__ = [
     "ClassClosed", "ClassInfo", "ClassNotFound", "ClassStoreError", "ClassStoreUnavailable", "ClassSummary",
     "DrawingRecord", "Lease", "RateLimited", "Store", "StoreLease", "UnknownStudent", "acquire_job_lease",
-    "check_teacher_password",
-    "class_drawings", "class_summary", "clean_text", "close_class", "connect", "create_class", "default_url",
-    "describe_owner", "drawing", "drawing_arrays", "export_csv", "export_npz", "find_class", "image_to_uint8",
-    "job_lease", "join", "list_classes", "normalize_code", "owner_id", "release_all", "rejoin", "release_job_lease",
-    "renew_job_lease", "running_class",
-    "send_drawing", "student_drawings", "student_numbers", "teacher_token", "check_teacher_token", "withdraw",
-    "writer_key",
+    "check_teacher_password", "check_teacher_token", "class_drawings", "class_summary", "clean_text", "close_class",
+    "connect", "create_class", "default_url", "describe_owner", "drawing", "drawing_arrays", "export_csv",
+    "export_npz", "find_class", "image_to_uint8", "job_lease", "join", "list_classes", "normalize_code", "owner_id",
+    "rejoin", "release_all", "release_job_lease", "renew_job_lease", "running_class", "send_drawing", "send_key",
+    "sent_drawing_id", "student_drawings", "student_numbers", "teacher_token", "withdraw", "writer_key",
 ]

@@ -115,12 +115,38 @@ def connect(url: str | None = None, clock: Callable[[], dt.datetime] = utc_now) 
                                     f"can use ({err}). Use sqlite:///path.db or postgresql+psycopg://...") from err
     store = Store(engine, clock)
     with transaction(store) as session:  # reading first lets a read-only store open, for looking only
-        missing = set(Base.metadata.tables) - set(inspect(session.connection()).get_table_names())
+        missing = _missing(session)
     if missing:
         with transaction(store, write=True) as session:
             serialize(session, "schema")  # two servers starting at once must not both create the tables
             Base.metadata.create_all(session.connection())
+            _add_columns(session, _missing(session))
     return store
+
+
+def _missing(session: Session) -> set[tuple[str, str]]:
+    """The schema's tables ("table", "") and columns ("table", "column") the database lacks."""
+    found = inspect(session.connection())
+    tables = set(found.get_table_names())
+    missing = {(name, "") for name in Base.metadata.tables if name not in tables}
+    for name, table in Base.metadata.tables.items():
+        if name in tables:
+            have = {column["name"] for column in found.get_columns(name)}
+            missing |= {(name, column.name) for column in table.columns if column.name not in have}
+    return missing
+
+
+def _add_columns(session: Session, missing: set[tuple[str, str]]) -> None:
+    """Add the columns a store made by an older version lacks (each nullable, with its unique index)."""
+    connection = session.connection()
+    for name, column_name in sorted(missing):
+        if not column_name:
+            continue
+        column = Base.metadata.tables[name].columns[column_name]
+        kind = column.type.compile(dialect=connection.dialect)
+        connection.exec_driver_sql(f"ALTER TABLE {name} ADD COLUMN {column_name} {kind}")
+        if column.unique:
+            connection.exec_driver_sql(f"CREATE UNIQUE INDEX uq_{name}_{column_name} ON {name} ({column_name})")
 
 
 def _engine(url: str) -> Engine:

@@ -16,6 +16,7 @@ NICKNAME_CHARS = 40  # the longest nickname kept
 CLASS_NAME_CHARS = 80  # the longest class name kept
 MODEL_NAME_CHARS = 120  # the longest model name kept with a drawing
 STUDENT_ID_CHARS = 32  # room for the anonymous id, a random URL-safe token
+SEND_KEY_CHARS = 64  # a drawing's send key: hex SHA-256 (see store.send_key)
 
 
 class UtcDateTime(TypeDecorator):
@@ -78,6 +79,8 @@ class Drawing(Base):
     model_name: Mapped[str] = mapped_column(String(MODEL_NAME_CHARS))
     model_digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the model file
     created: Mapped[dt.datetime]
+    # the same drawing sent again (two taps, a retry after a server died) finds this and is not stored twice
+    send_key: Mapped[str | None] = mapped_column(String(SEND_KEY_CHARS), unique=True)
 
 
 class Attempt(Base):

@@ -6,6 +6,7 @@ class back is in ``summary``, the teacher's login in ``teacher``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -27,7 +28,16 @@ from .db import (
     serialize,
     transaction,
 )
-from .models import CLASS_NAME_CHARS, CODE_CHARS, MODEL_NAME_CHARS, NICKNAME_CHARS, Drawing, SchoolClass, Student
+from .models import (
+    CLASS_NAME_CHARS,
+    CODE_CHARS,
+    MODEL_NAME_CHARS,
+    NICKNAME_CHARS,
+    SEND_KEY_CHARS,
+    Drawing,
+    SchoolClass,
+    Student,
+)
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I to mix up on a projector
 SEND_LIMIT, SEND_WINDOW_S = 30, 60  # drawings a student, or a browser session, may send per minute
@@ -207,10 +217,27 @@ def image_to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image, np.float64) * 255), 0, 255).astype(np.uint8)
 
 
+def send_key(student: str, image: np.ndarray) -> str:
+    """A drawing's key: the same for the same student and the same 28x28 input, on any server.
+
+    A drawing sent twice (two taps queued, or sent again after its server died mid-send and the
+    browser reconnected to another) carries the same key, and the store keeps it once.
+    """
+    pixels = np.ascontiguousarray(image, np.uint8)
+    return hashlib.sha256(str(student).encode() + b"\0" + pixels.tobytes()).hexdigest()
+
+
+def sent_drawing_id(store: Store, student: str, key: str) -> int | None:
+    """The id of the student's drawing sent with ``key``, or None when it never arrived."""
+    with transaction(store) as session:
+        return session.scalar(select(Drawing.id).where(Drawing.send_key == key, Drawing.student_id == str(student)))
+
+
 def send_drawing(store: Store, student: str, image: np.ndarray, *, intended: int, predicted: int,
                  confidence: float, model_name: str = "", model_digest: str = "",
-                 canvas_png: bytes | None = None, client: str = "", session_key: str = "") -> int:
-    """Keep a student's drawing in their class, in one transaction; return its id.
+                 canvas_png: bytes | None = None, client: str = "", session_key: str = "",
+                 key: str | None = None) -> int:
+    """Keep a student's drawing in their class, in one transaction, once; return its id.
 
     Args:
         store: the class store.
@@ -224,6 +251,8 @@ def send_drawing(store: Store, student: str, image: np.ndarray, *, intended: int
         canvas_png: the canvas as a PNG, at most MAX_PNG_BYTES and MAX_PNG_SIDE on a side.
         client: the sender's address (``clients.rate_key``): counted too, so re-joining resets nothing.
         session_key: the sender's browser session, counted like a student.
+        key: the drawing's send key (default ``send_key(student, image)``): a drawing already
+            stored with it is not stored again, nor counted; its id is returned.
 
     Raises:
         ValueError: a digit, the image, the confidence or the PNG is not as described.
@@ -233,25 +262,29 @@ def send_drawing(store: Store, student: str, image: np.ndarray, *, intended: int
         ClassStoreError: the class already holds MAX_CLASS_DRAWINGS drawings.
     """
     pixels = _checked_drawing(image, intended, predicted, confidence, canvas_png)
+    key = key or send_key(student, image)
     counted = [("send", str(student)[:64], SEND_LIMIT), ("send-session", str(session_key)[:128], SEND_LIMIT),
                ("send-client", str(client)[:128], CLIENT_SEND_LIMIT)]
     counted = [(kind, key, limit) for kind, key, limit in counted if key]
     with transaction(store, write=True) as session:
         serialize(session, "sends")  # the session's and the address' counts span students
         row = _student(session, student)
+        already = session.scalar(select(Drawing.id).where(Drawing.send_key == key))
+        if already is not None:
+            return already  # the same drawing again: the serialized check above makes this exact
         school_class = session.get(SchoolClass, row.class_id)
         _require_open(school_class)
         now = store.clock()
-        for kind, key, limit in counted:
-            refuse_if_limited(session, kind, key, now, limit, SEND_WINDOW_S, _SEND_REFUSALS[kind])
+        for kind, who, limit in counted:
+            refuse_if_limited(session, kind, who, now, limit, SEND_WINDOW_S, _SEND_REFUSALS[kind])
         if session.scalar(select(func.count()).where(Drawing.class_id == row.class_id)) >= MAX_CLASS_DRAWINGS:
             raise ClassStoreError(f"The class {school_class.code} is full ({MAX_CLASS_DRAWINGS} drawings).")
-        for kind, key, _ in counted:
-            record_attempt(session, kind, key, now, SEND_WINDOW_S)
+        for kind, who, _ in counted:
+            record_attempt(session, kind, who, now, SEND_WINDOW_S)
         drawing = Drawing(class_id=row.class_id, student_id=row.id, image=pixels, canvas_png=canvas_png,
                           intended=int(intended), predicted=int(predicted), confidence=float(confidence),
                           model_name=clean_text(model_name, MODEL_NAME_CHARS), model_digest=str(model_digest)[:64],
-                          created=now)
+                          created=now, send_key=str(key)[:SEND_KEY_CHARS])
         session.add(drawing)
         session.flush()
         return drawing.id

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -26,6 +27,19 @@ from classroom import connect
 
 BACKENDS = ("sqlite", "postgresql")
 _schema_numbers = itertools.count()
+_drawing_numbers = itertools.count(1)
+
+
+def new_drawing(image=None) -> np.ndarray:
+    """``image`` (default: blank paper) with a mark in its bottom row that no other call makes.
+
+    The store keeps a drawing once (a student's same pixels are the same drawing, however
+    often they are sent), so tests that send several drawings send different ones.
+    """
+    drawing = np.zeros((28, 28), np.uint8) if image is None else np.array(image, np.uint8)
+    n = next(_drawing_numbers)
+    drawing[27, :3] = n % 256, n // 256 % 256, n // 65536 % 256
+    return drawing
 
 
 class FakeClock:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from classroom_support import new_drawing
 from streamlit.testing.v1 import AppTest
 
 import classroom
@@ -231,9 +232,8 @@ def test_second_finetune_is_refused_while_the_lease_is_held(class_db, code):
 def test_dashboard_counts_what_the_class_sent(class_db, code):
     store = classroom.connect(class_db)
     student = classroom.join(store, code, "Ada")
-    image = np.zeros((28, 28), np.uint8)
     for intended, predicted in ((1, 7), (1, 1), (0, 0)):
-        classroom.send_drawing(store, student, image, intended=intended, predicted=predicted, confidence=0.9)
+        classroom.send_drawing(store, student, new_drawing(), intended=intended, predicted=predicted, confidence=0.9)
     at = teacher_app()
     at.text_input(key="teacher_password_input").input(PASSWORD)
     at.button[0].click().run()
@@ -279,7 +279,7 @@ def test_the_send_limit_holds_after_leaving_and_joining_again(code, class_db, mn
     me = at.session_state["class_student"]["student"]
     at.session_state["class_client_key"] = "session:this-browser"  # the session's name for its counts
     for _ in range(SEND_LIMIT):  # this browser's drawings of the last minute
-        classroom.send_drawing(store, me, np.zeros((28, 28), np.uint8), intended=1, predicted=1, confidence=0.9,
+        classroom.send_drawing(store, me, new_drawing(), intended=1, predicted=1, confidence=0.9,
                                client="ip:127.0.0.1", session_key="session:this-browser")
     at.sidebar.button(key="leave_class").click().run()
     at.query_params["class"] = code
@@ -367,7 +367,7 @@ def test_the_projector_view_shows_the_code_and_the_class_large(class_db, code):
     store = classroom.connect(class_db)
     student = classroom.join(store, code, "Ada")
     for digit in (1, 1, 7):
-        classroom.send_drawing(store, student, np.zeros((28, 28), np.uint8), intended=digit, predicted=1,
+        classroom.send_drawing(store, student, new_drawing(), intended=digit, predicted=1,
                                confidence=0.9)
     at = teacher_logged_in()
     at.toggle(key="teacher_projector").set_value(True).run()
@@ -430,3 +430,23 @@ def test_a_teacher_on_localhost_without_a_network_address_is_told_phones_cannot_
     next(b for b in at.button if b.label == "Create class").click().run()
     said = next(w.value for w in at.warning if "phones cannot join" in w.value)
     assert "CONVNET_LAB_PUBLIC_URL" in said
+
+
+def test_a_new_session_knows_the_drawing_arrived_and_cannot_send_it_again(code, class_db, mnist):
+    at = join(student_app(code), "Ada")
+    at.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
+    at.run()
+    at.button_group(key="intended_digit").set_value(7).run()
+    at.button(key="send_to_class").click().run()
+    assert not at.exception
+    store = classroom.connect(class_db)
+    assert classroom.class_summary(store, code).n_drawings == 1
+    # the server died after storing it: the browser reconnects to another server, a new session, same drawing
+    again = AppTest.from_file("../app.py", default_timeout=120)
+    again.query_params.update({"class": code, "me": at.query_params["me"]})
+    again.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
+    again.run()
+    again.button_group(key="intended_digit").set_value(7).run()
+    assert again.button(key="send_to_class").disabled
+    assert any("your class has this drawing" in c.value for c in again.caption)
+    assert not again.exception and classroom.class_summary(store, code).n_drawings == 1

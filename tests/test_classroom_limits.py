@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from classroom_support import new_drawing
 
 import classroom
 from classroom import RateLimited
@@ -26,7 +27,7 @@ def code(store):
 
 
 def send(store, student, **who):
-    return classroom.send_drawing(store, student, DIGIT, intended=1, predicted=1, confidence=0.9, **who)
+    return classroom.send_drawing(store, student, new_drawing(DIGIT), intended=1, predicted=1, confidence=0.9, **who)
 
 
 def guess(store, client, session, given="guess"):

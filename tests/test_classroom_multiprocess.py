@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # A process of its own: connects, says it is ready, waits for "go", does one thing, prints the result as JSON.
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 import numpy as np
 import classroom
@@ -30,9 +30,11 @@ while not Path(task["go"]).exists():
 if task.get("starting"):
     store = classroom.connect(task["url"])
 
-def send(student, intended):
-    return classroom.send_drawing(store, student, np.full((28, 28), intended, np.uint8), intended=intended,
-                                  predicted=intended, confidence=0.9)
+def send(student, intended, sent=[0]):
+    sent[0] += 1  # each drawing differs, in every process: the store keeps the same drawing once
+    image = np.full((28, 28), intended, np.uint8)
+    image[27, -3:] = sent[0] % 256, os.getpid() % 256, os.getpid() // 256 % 256
+    return classroom.send_drawing(store, student, image, intended=intended, predicted=intended, confidence=0.9)
 
 if task["do"] == "send":
     student = classroom.join(store, task["code"], "sender")
@@ -45,6 +47,9 @@ elif task["do"] == "read":
         result = {"error": "ClassNotFound"}
 elif task["do"] == "lease":
     result = classroom.acquire_job_lease(store, task["owner"], ttl=60)
+elif task["do"] == "same":  # one drawing, sent by every process at once (taps on two servers, a retry)
+    result = classroom.send_drawing(store, task["student"], np.full((28, 28), 5, np.uint8), intended=5,
+                                    predicted=5, confidence=0.9)
 elif task["do"] == "flood":
     result = {"kept": 0, "refused": 0}
     for _ in range(task["n"]):
@@ -115,6 +120,15 @@ def test_the_send_limit_holds_across_processes(tmp_path, db_url):
     results = run_together(tmp_path, db_url, [{"do": "flood", "student": student, "n": 15}] * 4)
     assert sum(r["kept"] for r in results) == SEND_LIMIT
     assert sum(r["refused"] for r in results) == 4 * 15 - SEND_LIMIT
+
+
+def test_one_drawing_sent_by_four_processes_at_once_is_stored_once(tmp_path, db_url):
+    store = classroom.connect(db_url)
+    student = classroom.join(store, classroom.create_class(store, "taps"))
+    ids = run_together(tmp_path, db_url, [{"do": "same", "student": student}] * 4)
+    assert len(set(ids)) == 1
+    assert [record.id for record in classroom.student_drawings(store, student)] == ids[:1]
+    store.close()
 
 
 def test_connections_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):

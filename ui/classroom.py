@@ -28,7 +28,7 @@ STUDENT = "class_student"  # this session's membership: {"code", "name", "studen
 ME_KEY = "me"  # ?me=<student id>, added to the link once joined: a reload or a restarted server finds them again
 WANTED = "class_wanted"  # the code of ?class=CODE, kept until this session joins or declines: the URL loses it
 RUNNING_CHECK_S = 10  # how often a server asks the store whether a class is running
-_SENT_URL = "class_sent_drawing"  # the drawing last sent, so one drawing is not sent twice by accident
+_SENT = "class_sent_keys"  # send key -> whether the store holds that drawing, as far as this session knows
 _NOTICE = "class_notice"
 _SEND_NOTICE = "class_send_notice"
 
@@ -223,29 +223,50 @@ def send_to_class(current: CurrentInput | None) -> None:
 
 def _send_box(joined: dict, current: CurrentInput) -> None:
     intended = st.pills("Which digit did you mean?", list(range(10)), key="intended_digit")
-    already = st.session_state.get(_SENT_URL) is current
+    already = _already_sent(joined["student"], current)
     st.button("Send to class", key="send_to_class", type="primary", disabled=intended is None or already,
               on_click=_send, args=(joined, current))
     if already:
-        st.caption("Sent. Draw another digit to send more.")
+        st.caption("Sent: your class has this drawing. Draw another digit to send more.")
     flash = st.session_state.pop(_SEND_NOTICE, None)
     if flash:
         st.warning(flash)
 
 
+def _key(student: str, current: CurrentInput) -> str:
+    return classroom.send_key(student, classroom.image_to_uint8(current.prep.image))
+
+
+def _already_sent(student: str, current: CurrentInput) -> bool:
+    """Whether the class holds this drawing: known to this session, else asked of the store once per
+    drawing (a browser that reconnected to another server after its own died mid-send is told so)."""
+    known, key = st.session_state.setdefault(_SENT, {}), _key(student, current)
+    if key not in known:
+        try:
+            known[key] = classroom.sent_drawing_id(get_store(), student, key) is not None
+        except ClassStoreError:
+            return False  # sending says what is wrong with the store
+    return known[key]
+
+
 def _send(joined: dict, current: CurrentInput) -> None:
-    """Button callback: one transaction in the store; a failure leaves the drawing on the canvas and says why."""
+    """Button callback: one transaction in the store, once per drawing however often it is pressed;
+    a failure leaves the drawing on the canvas and says why."""
+    key = _key(joined["student"], current)
+    if st.session_state.setdefault(_SENT, {}).get(key):
+        return  # a second tap queued behind the first
     try:
         classroom.send_drawing(get_store(), joined["student"], classroom.image_to_uint8(current.prep.image),
                                intended=int(st.session_state["intended_digit"]), **_reading(current),
-                               canvas_png=_canvas_png(current), client=client_key(), session_key=session_key())
+                               canvas_png=_canvas_png(current), client=client_key(), session_key=session_key(),
+                               key=key)
     except RateLimited as err:
         st.session_state[_SEND_NOTICE] = str(err)
         return
     except (ClassStoreError, ValueError, OSError) as err:  # the store, the drawing or the model file
         st.session_state[_SEND_NOTICE] = f"Not sent: {err} Your drawing is still on the canvas."
         return
-    st.session_state[_SENT_URL] = current
+    st.session_state[_SENT][key] = True
 
 
 def _reading(current: CurrentInput) -> dict:
@@ -307,6 +328,7 @@ def _sent_list(joined: dict) -> None:
 
 
 def _withdraw(student: str, drawing_id: int) -> None:
+    st.session_state.pop(_SENT, None)  # the withdrawn drawing may be sent again: ask the store afresh
     try:
         classroom.withdraw(get_store(), student, drawing_id)
     except ClassStoreError as err:
