@@ -43,7 +43,8 @@ def good_bytes(tmp_path_factory) -> bytes:
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(p.name.split(".", 1)[1] for p in folder.iterdir())
+    """The sidecars' kinds; hidden files (the servers' preparation locks) aside."""
+    return sorted(p.name.split(".", 1)[1] for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def test_a_model_copied_into_the_folder_is_prepared_and_marked_ready(tmp_path, good_bytes):
@@ -107,3 +108,52 @@ def test_without_mnist_a_model_is_not_offered_and_the_reason_is_kept(tmp_path, g
     job = wait(preparer, preparer.prepare(path).key)
     assert job.status == "failed" and "MNIST file not found" in job.message
     assert preparer.prepare(path).status == "failed"  # not retried until the file changes
+
+
+def test_two_servers_prepare_a_model_once(tmp_path, good_bytes, monkeypatch):
+    """Two preparers over one models folder, as two servers are: one does the work, the other waits for it."""
+    import ui.preparer
+
+    workers, real = [], ui.preparer.WorkerProcess
+    monkeypatch.setattr(ui.preparer, "WorkerProcess", lambda *args, **kw: workers.append(args) or real(*args, **kw))
+    path = tmp_path / "shared.keras"
+    path.write_bytes(good_bytes)
+    first, second = ModelPreparer(), ModelPreparer()
+    jobs = [(first, first.prepare(path).key), (second, second.prepare(path).key)]
+    assert [wait(preparer, key).status for preparer, key in jobs] == ["ready", "ready"]
+    assert len(workers) == 1 and is_ready(path, model_digest(path))
+
+
+def test_a_refused_model_is_not_tried_again_by_any_server_until_it_changes(tmp_path, good_bytes):
+    from mnist_model.engine.storage import mark_refused, refusal
+
+    path = tmp_path / "refused.keras"
+    path.write_bytes(good_bytes)
+    mark_refused(path, model_digest(path), "refused.keras: its preparation took longer than 300 s.")
+    job = ModelPreparer().prepare(path)  # a server that never saw it, or one restarted since
+    assert job.status == "failed" and "longer than 300 s" in job.message
+    path.write_bytes(good_bytes + b"\0")  # rewritten: the mark no longer holds for it
+    assert refusal(path, model_digest(path)) is None
+
+
+def test_a_server_killed_mid_preparation_leaves_nothing_stuck(tmp_path, good_bytes):
+    import hashlib
+    import subprocess
+    import sys
+
+    path = tmp_path / "orphan.keras"
+    path.write_bytes(good_bytes)
+    lock = tmp_path / f".prepare-{hashlib.sha256(path.name.encode()).hexdigest()[:16]}.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(600)",
+                               str(lock)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"  # another server is preparing it
+    preparer = ModelPreparer()
+    key = preparer.prepare(path).key
+    deadline = time.monotonic() + 30
+    while preparer.state(key).what != "being prepared by another server" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert preparer.state(key).what == "being prepared by another server"
+    holder.kill()  # that server dies: the kernel drops its lock
+    holder.wait()
+    assert wait(preparer, key).status == "ready"

@@ -6,11 +6,18 @@ Every model a session could pick, other than the bundled ones, goes through
 it ready. The server watches the worker's time and memory and kills it past its limits.
 The picker lists a model only once it is ready (every open picker re-lists when what it
 offers changes). Worker threads never call ``st.*``.
+
+Several servers share one models folder: one prepares a model, the others wait for it.
+Whoever prepares holds a lock on a file in that folder (``flock``; the kernel drops it if the
+server dies, so a killed server leaves nothing stuck); a server that gets the lock after
+another finds the ready mark, or the refusal mark (``storage.mark_refused``), and does no
+work. A refused file is not tried again by any server until it changes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
 from collections import deque
@@ -18,7 +25,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mnist_model.engine.check_process import check_isolated
-from mnist_model.engine.storage import ModelFileError, delete_model
+from mnist_model.engine.storage import (
+    ModelFileError,
+    delete_model,
+    is_ready,
+    mark_refused,
+    model_digest,
+    refusal,
+)
+
+try:
+    import fcntl
+except ImportError:  # Windows: one server, nothing to share
+    fcntl = None
 
 from .worker_process import Limits, WorkerProcess
 
@@ -26,6 +45,22 @@ BASE_SECONDS = 300  # a preparation's time limit: the bundled convnet takes abou
 SECONDS_PER_MFLOP = 6  # ... plus this much per MFLOP a model needs per image (200 MFLOP at most)
 MEMORY_BYTES = int(1.5 * 2**30)  # the bundled convnet's preparation peaks at about 1.0 GB
 KEPT = 64  # finished preparations remembered (their messages, for the sessions that wait on them)
+
+
+@contextlib.contextmanager
+def _preparing(path: Path, waiting):
+    """Hold the models folder's lock on ``path``'s preparation; calls ``waiting()`` first if another has it."""
+    if fcntl is None:
+        yield
+        return
+    lock = path.parent / f".prepare-{hashlib.sha256(path.name.encode()).hexdigest()[:16]}.lock"
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(handle, fcntl.LOCK_EX)  # until the other server is done, or dies
+        yield
 
 
 @dataclass(frozen=True)
@@ -69,8 +104,11 @@ class ModelPreparer:
                 return known
         job = Preparation(key, path=key, name=path.stem, mtime=mtime)
         try:
+            refused = refusal(path, model_digest(path))  # by this server before a restart, or by another
+            if refused is not None:
+                return self._record(replace(job, status="failed", message=refused))
             cost = check_isolated(path, path.name)  # hostile bytes fail here, outside the server
-        except ModelFileError as err:
+        except (ModelFileError, OSError) as err:
             return self._record(replace(job, status="failed", message=str(err)))
         return self._enqueue(job, {"path": key}, cost.flops)
 
@@ -133,10 +171,45 @@ class ModelPreparer:
             key, request, limits = self._queue.popleft()
             self._busy = True
             self._jobs[key] = replace(self._jobs[key], status="running", what="starting")
+        threading.Thread(target=self._run, args=(key, request, limits), name="preparation", daemon=True).start()
+
+    def _run(self, key: str, request: dict, limits: Limits) -> None:
+        """Prepare one model (on a thread of its own): an upload here; a model in the shared folder once."""
+        if "path" not in request:  # an upload: only this server has its file
+            self._work(key, request, limits, ended=threading.Event())
+            return
+        path = Path(request["path"])
+        waiting = {"what": "being prepared by another server"}
+        with _preparing(path, waiting=lambda: self._progress(key, waiting)):
+            try:
+                digest = model_digest(path)
+            except (ModelFileError, OSError) as err:
+                self._end(key, {"event": "failed", "message": str(err)})
+                return
+            if is_ready(path, digest):
+                self._end(key, {"event": "done", "path": str(path)})
+                return
+            refused = refusal(path, digest)
+            if refused is not None:
+                self._end(key, {"event": "failed", "message": refused})
+                return
+            ended = threading.Event()
+            self._work(key, request, limits, ended, digest)
+            ended.wait()  # the lock is held until the worker is done
+
+    def _work(self, key: str, request: dict, limits: Limits, ended: threading.Event, digest: str = "") -> None:
+        def end(outcome: dict) -> None:
+            if outcome.get("event") != "done" and digest and not outcome.get("crashed"):
+                with contextlib.suppress(ModelFileError, OSError):
+                    mark_refused(request["path"], digest, self._refusal(key, outcome))
+            ended.set()
+            self._end(key, outcome)
+
         try:
             WorkerProcess("mnist_model.lab.prepare_worker", request, on_event=lambda e: self._progress(key, e),
-                          on_end=lambda outcome: self._end(key, outcome), what="check of the model", limits=limits)
+                          on_end=end, what="check of the model", limits=limits)
         except OSError as err:
+            ended.set()
             self._end(key, {"event": "failed", "message": f"The model could not be checked: {err}"})
 
     def _progress(self, key: str, event: dict) -> None:
@@ -146,18 +219,25 @@ class ModelPreparer:
                 self._jobs[key] = replace(job, done=float(event.get("done", job.done)),
                                           what=str(event.get("what", job.what)), path=event.get("path", job.path))
 
+    def _refusal(self, key: str, outcome: dict) -> str:
+        """The sentence a failed preparation leaves for people."""
+        message = outcome.get("message", "")
+        if outcome.get("limit"):
+            with self._lock:
+                name = self._jobs[key].name
+            message = f"{name}: {message} The model is not offered."
+        return message
+
     def _end(self, key: str, outcome: dict) -> None:
+        message = self._refusal(key, outcome)
         with self._lock:
             job = self._jobs[key]
             self._busy = False
         if outcome.get("event") == "done":
             self._record(replace(job, status="ready", done=1.0, what="ready", path=outcome.get("path")))
         else:
-            message = outcome.get("message", "")
-            if outcome.get("limit"):
-                message = f"{job.name}: {message} The model is not offered."
-                if job.key.startswith("upload:") and job.path:  # published, then stopped: the upload is refused
-                    with contextlib.suppress(ModelFileError):
-                        delete_model(job.path)
+            if outcome.get("limit") and job.key.startswith("upload:") and job.path:
+                with contextlib.suppress(ModelFileError):  # published, then stopped: the upload is refused
+                    delete_model(job.path)
             self._record(replace(job, status="failed", message=message))
         self._next()

@@ -69,6 +69,26 @@ def is_ready(model_path: str | os.PathLike, digest: str) -> bool:
         return False
 
 
+def refused_path(model_path: str | os.PathLike) -> Path:
+    """The mark that a model file was refused by its preparation, and why: ``x.refused.json``."""
+    return Path(model_path).with_suffix(".refused.json")
+
+
+def mark_refused(model_path: str | os.PathLike, digest: str, message: str) -> None:
+    """Remember, beside the model, that the file with this SHA-256 was refused: no server tries it again."""
+    text = json.dumps({"sha256": digest, "message": str(message)}, allow_nan=False)
+    atomic_write(refused_path(model_path), lambda tmp: tmp.write_text(text))
+
+
+def refusal(model_path: str | os.PathLike, digest: str) -> str | None:
+    """Why the model file with this SHA-256 was refused, or None when it was not (or was rewritten since)."""
+    try:
+        mark = json.loads(refused_path(model_path).read_text())
+    except (OSError, ValueError):
+        return None
+    return str(mark.get("message", "")) if isinstance(mark, dict) and mark.get("sha256") == digest else None
+
+
 def make_card(result, command: str | None = None) -> dict:
     """The model card for a TrainResult: config, scores, timing, versions and provenance."""
     import tensorflow as tf
