@@ -62,6 +62,9 @@ def pages() -> dict[str, list]:
 if __name__ == "__main__":  # a page view: Streamlit runs the script as __main__
     main()
 else:  # `streamlit run app.py` imports the file to find this app, and serves it
+    from ui.streamlit_fixes import deliver_finished_runs
     from ui.warm_start import ROUTES, lifespan
+
+    deliver_finished_runs()
 
     app = st.App(__file__, lifespan=lifespan, routes=ROUTES)
