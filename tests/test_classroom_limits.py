@@ -172,6 +172,22 @@ def test_a_forged_altered_or_foreign_token_is_refused(store, db_url, clock):
     assert not classroom.check_teacher_token(store, token, "")
 
 
+@pytest.mark.parametrize("shape", [
+    "²²²²²²²²²².{signature}",  # superscript digits pass str.isdigit, then int() raised
+    "١٢٣٤٥٦٧٨٩٠.{signature}",  # Arabic-Indic digits: int() accepts them, the token must not
+    "{expires}.{signature}é",  # a non-ASCII signature made hmac.compare_digest raise TypeError
+    " {expires}.{signature}",
+    "{expires}.{signature}\n",
+    "+{expires}.{signature}",
+    "{expires}_.{signature}",
+    "{expires}.sig nature",
+    "{expires}.{signature}==",
+])
+def test_a_malformed_token_is_simply_not_the_teacher(store, clock, shape):
+    expires, signature = classroom.teacher_token(store, PASSWORD).split(".")
+    assert classroom.check_teacher_token(store, shape.format(expires=expires, signature=signature), PASSWORD) is False
+
+
 def test_every_server_of_a_store_accepts_the_same_token(store, db_url, clock):
     other_server = classroom.connect(db_url, clock=clock)
     try:
