@@ -5,11 +5,14 @@ import pytest
 
 import classroom
 from classroom import RateLimited
+from classroom.db import ClassNotFound, UnknownStudent
 from classroom.store import (
     CLASS_JOIN_LIMIT,
+    CLIENT_LOOKUP_LIMIT,
     CLIENT_SEND_LIMIT,
     JOIN_LIMIT,
     JOIN_WINDOW_S,
+    LOOKUP_LIMIT,
     SEND_LIMIT,
 )
 from classroom.teacher import ADDRESS_LIMIT, PASSWORD_LIMIT, PASSWORD_TOTAL_LIMIT, TOKEN_TTL_S
@@ -59,6 +62,46 @@ def test_a_flood_of_joins_from_many_addresses_stops_at_the_class_limit_far_below
     assert joined == CLASS_JOIN_LIMIT
     other = classroom.create_class(store, "8A")
     classroom.join(store, other, client="ip:10.9.9.9")  # another class is not held up
+
+
+# ---------------------------------------------------------------- looking up a class code
+
+
+def wrong_lookup(store, session, client="ip:10.0.0.9"):
+    with pytest.raises(ClassNotFound):
+        classroom.find_class(store, "ZZZZZZ", client=client, session_key=session)
+
+
+@pytest.mark.parametrize("lookup", [
+    lambda store, code, who: classroom.find_class(store, code, **who),
+    lambda store, code, who: classroom.rejoin(store, code, "no-such-student", **who),
+], ids=["find_class", "rejoin"])
+def test_wrong_class_codes_are_limited_per_session_with_a_sentence(store, code, clock, lookup):
+    who = {"client": "ip:10.0.0.9", "session_key": "session:guesser"}
+    for _ in range(LOOKUP_LIMIT):
+        with pytest.raises((ClassNotFound, UnknownStudent)):
+            lookup(store, "ZZZZZZ", who)
+    with pytest.raises(RateLimited, match=f"This browser tried {LOOKUP_LIMIT} class codes that do not exist in the "
+                                          "last minute") as caught:
+        lookup(store, code, who)  # not even the right code, for a minute
+    assert 1 <= caught.value.retry_after <= 60
+    assert classroom.find_class(store, code, client="ip:10.0.0.9", session_key="session:classmate").code == code
+    clock.advance(caught.value.retry_after)
+    assert classroom.find_class(store, code, **who).code == code
+
+
+def test_right_codes_are_never_counted(store, code):
+    for _ in range(3 * LOOKUP_LIMIT):  # the join box looks its class up on every rerun
+        classroom.find_class(store, code, client="ip:10.0.0.9", session_key="session:a")
+
+
+def test_new_sessions_from_one_address_are_held_to_the_address_lookup_limit(store, code, clock):
+    for i in range(CLIENT_LOOKUP_LIMIT):
+        wrong_lookup(store, f"session:{i}")
+    with pytest.raises(RateLimited, match=f"Your network tried {CLIENT_LOOKUP_LIMIT} class codes"):
+        classroom.find_class(store, code, client="ip:10.0.0.9", session_key="session:fresh")
+    assert classroom.find_class(store, code, client="ip:10.0.0.10", session_key="session:fresh").code == code
+    assert classroom.find_class(store, code).code == code  # the command line and the teacher: not limited
 
 
 # ---------------------------------------------------------------- sending
