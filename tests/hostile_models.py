@@ -194,7 +194,7 @@ def _shared_upsampling():
 
 
 def _wide_attention():
-    """A 16-head MultiHeadAttention over the 784 pixels: 16 x 784 x 784 = 9.8 M attention scores per image, 1 K weights."""
+    """A 16-head MultiHeadAttention over the 784 pixels: 16 x 784 x 784 = 9.8 M scores per image, 1 K weights."""
     import keras
 
     image = keras.Input((28, 28, 1))
