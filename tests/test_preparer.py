@@ -107,3 +107,21 @@ def test_without_mnist_a_model_is_not_offered_and_the_reason_is_kept(tmp_path, g
     job = wait(preparer, preparer.prepare(path).key)
     assert job.status == "failed" and "MNIST file not found" in job.message
     assert preparer.prepare(path).status == "failed"  # not retried until the file changes
+
+
+def test_a_preparation_within_its_memory_cap_succeeds_and_the_cap_holds(tmp_path, good_bytes):
+    """The worker caps its own address space at what TensorFlow maps once warmed up, plus the allowance:
+    an ordinary preparation fits under it (a cap too tight would refuse every model)."""
+    import json
+    import subprocess
+    import sys
+
+    from ui.preparer import MEMORY_BYTES
+
+    path = tmp_path / "capped.keras"
+    path.write_bytes(good_bytes)
+    run = subprocess.run([sys.executable, "-m", "mnist_model.lab.prepare_worker"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600, input=json.dumps({"path": str(path), "memory_bytes": MEMORY_BYTES}))
+    outcome = json.loads(run.stdout.strip().splitlines()[-1])
+    assert outcome["event"] == "done", outcome
+    assert is_ready(path, model_digest(path))
