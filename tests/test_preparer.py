@@ -125,3 +125,5 @@ def test_a_preparation_within_its_memory_cap_succeeds_and_the_cap_holds(tmp_path
     outcome = json.loads(run.stdout.strip().splitlines()[-1])
     assert outcome["event"] == "done", outcome
     assert is_ready(path, model_digest(path))
+    mark = json.loads(path.with_suffix(".ready.json").read_text())
+    assert min(mark["pass_ms"], mark["bundled_pass_ms"]) > 0  # its passes were timed against the bundled model's
