@@ -128,7 +128,11 @@ def failure(err: Exception, doing: str) -> dict:
     """
     if isinstance(err, MemoryError) or type(err).__name__ == "ResourceExhaustedError":
         allowance = _cap.get("allowance")
-        limit = f" of {allowance / 2**30:.1f} GB" if allowance else ""
+        limit = f" of {_size(allowance)}" if allowance else ""
         return {"event": "failed", "message": f"{doing} needed more memory than the server allows a job{limit}, "
                                               f"so it was stopped; nothing else on the server was affected."}
     return {"event": "failed", "message": f"{doing} failed: {type(err).__name__}: {err}"}
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"

@@ -53,7 +53,7 @@ def test_a_worker_allocating_past_its_allowance_fails_with_a_sentence_and_the_ot
     uncapped = start({"allocate": past})  # no allowance given: no cap (the server's polling alone)
     said = outcome(greedy)
     assert said["event"] == "failed"
-    assert said["message"] == ("The test job needed more memory than the server allows a job of 0.2 GB, so it was "
+    assert said["message"] == ("The test job needed more memory than the server allows a job of 256 MB, so it was "
                                "stopped; nothing else on the server was affected.")
     assert outcome(modest)["event"] == "done"
     assert outcome(uncapped)["event"] == "done"
@@ -72,3 +72,20 @@ def test_no_usable_allowance_means_no_cap(allowance):
 
     done = outcome(start({"memory_bytes": allowance, "allocate": 1}))
     assert done["cap"] == resource.RLIM_INFINITY
+
+
+class ResourceExhaustedError(Exception):
+    """Named as TensorFlow's out-of-memory error."""
+
+
+@pytest.mark.parametrize("err, message", [
+    (MemoryError(), "Training needed more memory than the server allows a job, so it was stopped; nothing else on "
+                    "the server was affected."),
+    (ResourceExhaustedError("OOM when allocating tensor"), "Training needed more memory than the server allows"),
+    (ValueError("boom"), "Training failed: ValueError: boom"),
+])
+def test_a_job_that_fails_says_so_in_a_sentence(err, message):
+    from mnist_model.engine.worker import failure
+
+    said = failure(err, "Training")
+    assert said["event"] == "failed" and said["message"].startswith(message)
