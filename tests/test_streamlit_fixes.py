@@ -40,9 +40,15 @@ def session(monkeypatch):
     streamlit_fixes.bound_widget_json()
 
 
-@pytest.mark.parametrize("depth", [streamlit_fixes.MAX_WIDGET_JSON_DEPTH, 2_000, 1_000_000])
-def test_a_widget_message_nested_a_million_levels_is_a_cleared_value_and_a_sentence(session, depth):
-    state = canvas_state('{"drawing": ' + "[" * depth + "]" * depth + "}")  # raised RecursionError here
+def deep(depth: int) -> str:
+    return '{"drawing": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("text", [deep(streamlit_fixes.MAX_WIDGET_JSON_DEPTH), deep(2_000), deep(1_000_000),
+                                  json.dumps(deep(1_000_000))],  # a string the component parses once more
+                         ids=["just too deep", "2,000", "1,000,000", "inside a string"])
+def test_a_widget_message_nested_a_million_levels_is_a_cleared_value_and_a_sentence(session, text):
+    state = canvas_state(text)  # raised RecursionError here
     assert state._new_widget_state[CANVAS] is None
     assert streamlit_fixes.deep_json_refused() == streamlit_fixes.DEEP_JSON
     assert streamlit_fixes.deep_json_refused() is None  # said once

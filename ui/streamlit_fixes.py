@@ -46,13 +46,18 @@ def bound_widget_json() -> None:
 
 
 def _unpack_bounded(widget_state):
-    if widget_state.WhichOneof("value") == "json_value" and json_depth(widget_state.json_value) > MAX_WIDGET_JSON_DEPTH:
-        ctx = get_script_run_ctx()
-        if ctx is not None:
-            with _lock:
-                _refused.add(ctx.session_id)
-        return None
-    return common.unpack_widget_state_value(widget_state)
+    if widget_state.WhichOneof("value") != "json_value":
+        return common.unpack_widget_state_value(widget_state)
+    if json_depth(widget_state.json_value) <= MAX_WIDGET_JSON_DEPTH:
+        value = common.unpack_widget_state_value(widget_state)
+        # a component parses a string value as JSON once more: its depth counts too
+        if not isinstance(value, str) or json_depth(value) <= MAX_WIDGET_JSON_DEPTH:
+            return value
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        with _lock:
+            _refused.add(ctx.session_id)
+    return None
 
 
 def json_depth(text: str) -> int:
