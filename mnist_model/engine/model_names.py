@@ -23,6 +23,7 @@ _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for
 _LOOKALIKE = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l"})  # after casefold: I and l are one glyph
 _LOOKALIKE_PAIRS = (("rn", "m"), ("vv", "w"))
 BADGE_WORD = "bundled"  # the picker's mark of a model shipped with the app
+BADGE_KINDS = ("convnet", "dense network")  # what the picker says a bundled model is: "classic (convnet, ..., bundled)"
 
 
 def readable(ch: str) -> bool:
@@ -97,9 +98,9 @@ def check_no_badge(name: str, bundled_names) -> None:
         raise ModelFileError(f"A model name may not contain the word {BADGE_WORD!r}: the picker marks the models "
                              f"that ship with the app with it. Choose another name.")
     for bundled in bundled_names:
-        if shape.startswith(f"{skeleton(bundled)} ("):
-            raise ModelFileError(f"A model name may not start like the bundled model {bundled!r} and its badge: "
-                                 f"'{bundled} (…)'. Choose another name.")
+        if any(shape.startswith(skeleton(f"{bundled} ({kind}")) for kind in BADGE_KINDS):
+            raise ModelFileError(f"A model name may not start like the bundled model {bundled!r} and its badge, "
+                                 f"'{bundled} ({'/'.join(BADGE_KINDS)}, …)'. Choose another name.")
 
 
 def look_alike(name: str, others) -> str | None:

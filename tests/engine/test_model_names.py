@@ -89,6 +89,7 @@ def test_an_upload_and_a_rename_keep_the_readable_name(good, tmp_path):
     ("classic (convnet, improved recipe) · 99", "U+00B7 MIDDLE DOT"),
     ("classic (convnet, improved recipe)", "may not start like the bundled model 'classic'"),
     ("Dense (dense network)", "may not start like the bundled model 'dense'"),
+    ("dense (convnet)", "may not start like the bundled model 'dense'"),
 ])
 def test_names_that_could_pass_for_another_model_are_refused_with_a_sentence(text, error):
     with pytest.raises(ModelFileError, match=re.escape(error)):
@@ -101,7 +102,8 @@ def test_the_refusal_states_what_a_name_may_hold():
     assert str(caught.value).startswith(READABLE_RULE)
 
 
-@pytest.mark.parametrize("text", ["Ünïcödé naïve", "run 1/2.keras", "classic v2", "my model (v2)", "Señor's net!",
+@pytest.mark.parametrize("text", ["Ünïcödé naïve", "run 1/2.keras", "classic v2", "classic (v2)", "my model (v2)",
+                                  "Señor's net!",
                                   "dense-2", "bell\x07here"])
 def test_readable_names_pass(text):
     assert check_name(text) == sanitize_model_name(text)
