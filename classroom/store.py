@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mnist_model.engine.preprocess import ImageError, png_size
+from mnist_model.engine.preprocess import ImageError, check_png_chunks, png_size
 
 from .db import (
     ClassClosed,
@@ -342,6 +342,10 @@ def _check_png(canvas_png: object) -> None:
         raise ValueError(f"canvas_png must be the bytes of a PNG file: {err}") from err
     if max(width, height) > MAX_PNG_SIDE:
         raise ValueError(f"canvas_png is {width}x{height} pixels; at most {MAX_PNG_SIDE}x{MAX_PNG_SIDE} are accepted")
+    try:
+        check_png_chunks(canvas_png)  # the dashboard decodes it: no flood of chunks, 8 bits per channel
+    except ImageError as err:
+        raise ValueError(f"canvas_png is refused: {err}") from err
 
 
 def withdraw(store: Store, student: str, drawing_id: int) -> None:
