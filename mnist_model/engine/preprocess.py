@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageFilter, ImageOps, UnidentifiedImageError
 
+from .png_chunks import ChunkCounts, count_chunks
+
 BOX = 20  # MNIST digits are fitted into a 20x20 box ...
 SIZE = 28  # ... inside a 28x28 image
 CENTRE = 14.0  # where MNIST's centres of mass lie, in pixel-index coordinates (measured on the train set)
@@ -40,6 +42,9 @@ UPLOAD_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "gif": "GIF", "bm
                   "tif": "TIFF", "tiff": "TIFF"}  # file name extension -> the format read
 UPLOAD_TYPES = tuple(UPLOAD_FORMATS)  # the extensions a file uploader should offer
 ACCEPTED = "PNG, JPEG, GIF, BMP, WEBP or TIFF"
+MAX_UPLOAD_CHUNKS = 4096  # a 10 MB PNG in libpng's 8 KB IDAT chunks is 1,280 of them
+MAX_UPLOAD_EXTRA_CHUNKS = 256  # chunks that are not image data: text, a colour profile, EXIF...
+MAX_UPLOAD_EXTRA_BYTES = 2 * 2**20  # their bytes together: a camera's EXIF and profile are tens of KB
 _WARNINGS_LOCK = threading.Lock()  # catch_warnings swaps global state: one thread at a time
 
 
@@ -115,6 +120,8 @@ def _read(data: bytes, name: str) -> Upload:
     """``read_upload`` without the byte limit."""
     if not data:
         raise ImageError(f"The file is empty. Upload a {ACCEPTED} image of one digit.")
+    if data.startswith(PNG_SIGNATURE):
+        _check_upload_chunks(data)
     with _open(data) as img:
         kind = _kind(img)
         notes = [*_name_notes(name, kind), *_frame_notes(img, kind)]
@@ -128,6 +135,17 @@ def _read(data: bytes, name: str) -> Upload:
         notes.append("Turned upright using the photo's orientation tag.")
     image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # a digit needs no more
     return Upload(image, tuple(notes))
+
+
+def _check_upload_chunks(data: bytes) -> None:
+    """Refuse a PNG upload made of far more chunks than a picture needs, before PIL reads any (it reads
+    every chunk before the image data as it opens the file)."""
+    counts = count_chunks(data, MAX_UPLOAD_CHUNKS, MAX_UPLOAD_EXTRA_CHUNKS, MAX_UPLOAD_EXTRA_BYTES)
+    if _over(counts, MAX_UPLOAD_CHUNKS, MAX_UPLOAD_EXTRA_CHUNKS, MAX_UPLOAD_EXTRA_BYTES):
+        raise ImageError(f"The PNG file is made of over {MAX_UPLOAD_CHUNKS:,} pieces, or over "
+                         f"{MAX_UPLOAD_EXTRA_CHUNKS} pieces ({MAX_UPLOAD_EXTRA_BYTES // 2**20} MB) that are not part "
+                         f"of the picture: far more than an image needs, so it was not read. Save it again from an "
+                         f"image editor, or take a screenshot of it.")
 
 
 def _open(data: bytes) -> Image.Image:
@@ -467,7 +485,7 @@ def decode_canvas(data_url: str | None) -> np.ndarray | None:
 
 
 def check_png_chunks(data: bytes) -> None:
-    """Refuse a PNG whose decoding would cost more than its size says, from its chunk headers alone.
+    """Refuse a canvas PNG whose decoding would cost more than its size says, from its chunk headers alone.
 
     Thousands of empty or text chunks make a small file slow to decode; a 16-bit PNG is not
     what a canvas sends. Only the 8-byte header of each chunk is read, and at most
@@ -484,22 +502,18 @@ def check_png_chunks(data: bytes) -> None:
     if data[24] != 8:
         raise ImageError(f"The drawing arrived as a PNG of {data[24]} bits per channel; the canvas sends 8, so it "
                          f"was not read. Clear and draw again.")
-    offset, chunks, extra_chunks, extra_bytes = len(PNG_SIGNATURE), 0, 0, 0
-    while True:
-        if offset + 8 > len(data):
-            raise _damaged_drawing()
-        length, kind = int.from_bytes(data[offset:offset + 4], "big"), bytes(data[offset + 4:offset + 8])
-        chunks += 1
-        if kind != b"IDAT":
-            extra_chunks, extra_bytes = extra_chunks + 1, extra_bytes + length
-        if chunks > MAX_CANVAS_CHUNKS or extra_chunks > MAX_CANVAS_EXTRA_CHUNKS or extra_bytes > MAX_CANVAS_EXTRA_BYTES:
-            raise ImageError(f"The drawing arrived in over {MAX_CANVAS_CHUNKS} pieces, or over "
-                             f"{MAX_CANVAS_EXTRA_CHUNKS} pieces ({MAX_CANVAS_EXTRA_BYTES // 2**10} KB) that are not "
-                             f"part of the picture, far more than the canvas makes, so it was not read. Clear and "
-                             f"draw again.")
-        offset += 12 + length
-        if kind == b"IEND":
-            return
+    counts = count_chunks(data, MAX_CANVAS_CHUNKS, MAX_CANVAS_EXTRA_CHUNKS, MAX_CANVAS_EXTRA_BYTES)
+    if _over(counts, MAX_CANVAS_CHUNKS, MAX_CANVAS_EXTRA_CHUNKS, MAX_CANVAS_EXTRA_BYTES):
+        raise ImageError(f"The drawing arrived in over {MAX_CANVAS_CHUNKS} pieces, or over "
+                         f"{MAX_CANVAS_EXTRA_CHUNKS} pieces ({MAX_CANVAS_EXTRA_BYTES // 2**10} KB) that are not "
+                         f"part of the picture, far more than the canvas makes, so it was not read. Clear and "
+                         f"draw again.")
+    if not counts.complete:
+        raise _damaged_drawing()
+
+
+def _over(counts: ChunkCounts, chunks: int, extra_chunks: int, extra_bytes: int) -> bool:
+    return counts.chunks > chunks or counts.extra_chunks > extra_chunks or counts.extra_bytes > extra_bytes
 
 
 def _damaged_drawing() -> ImageError:

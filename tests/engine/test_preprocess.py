@@ -20,6 +20,7 @@ from mnist_model.engine.preprocess import (
     doubts,
     load_image,
     png_size,
+    read_upload,
 )
 
 SEVEN = [(60, 50), (220, 50), (120, 250)]
@@ -366,6 +367,25 @@ def test_a_canvas_png_costlier_than_its_size_says_is_refused_before_decoding(mon
 def test_a_few_ordinary_chunks_that_are_not_image_data_are_fine():
     png = with_chunks(canvas_png(), png_chunk(b"sRGB", b"\x00"), png_chunk(b"tEXt", b"Software\x00a browser"))
     assert np.array_equal(decode_canvas(data_url(png)), decode_canvas(data_url(canvas_png())))
+
+
+UPLOAD_FLOOD = "The PNG file is made of over 4,096 pieces, or over 256 pieces (2 MB) that are not part of the picture"
+
+
+@pytest.mark.parametrize("png", [
+    with_chunks(canvas_png(), *[png_chunk(b"tEXt", b"k\x00v")] * 300_000),  # PIL reads each as it opens the file
+    with_chunks(canvas_png(), *[png_chunk(b"IDAT")] * 5_000),
+    with_chunks(canvas_png(), *[png_chunk(b"zTXt", bytes(2**16))] * 40),
+], ids=["text flood", "empty image data", "2.5 MB of text"])
+def test_a_png_upload_made_of_a_flood_of_chunks_is_refused_before_pil_opens_it(monkeypatch, png):
+    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("opened"))
+    with pytest.raises(ImageError, match=re.escape(UPLOAD_FLOOD)):
+        read_upload(png, "digit.png")
+
+
+def test_a_png_upload_with_a_profile_and_some_text_is_read():
+    png = with_chunks(canvas_png(), png_chunk(b"iCCP", bytes(3000)), *[png_chunk(b"tEXt", b"k\x00v")] * 20)
+    assert read_upload(png, "digit.png").image.size == read_upload(canvas_png(), "digit.png").image.size
 
 
 def test_a_canvas_png_cut_after_its_header_is_damaged_not_a_crash():
