@@ -151,13 +151,12 @@ class _Tally:
         if "input_layers" not in cfg:
             return self._sequence(layers, start)
         outputs: dict[tuple[str, int], list[int]] = {}
-        seen: set[str] = set()
+        seen: set[int] = set()  # layers by identity: two layers under one name are two layers, both weighed
         for layer, node, refs in _calls_in_order(layers):
             known = [outputs[ref] for ref in refs if ref in outputs]
-            name = _layer_name(layer)
-            call = self.layer_again if name in seen else self.layer
-            seen.add(name)
-            outputs[(name, node)] = call(layer, known or [start])
+            call = self.layer_again if id(layer) in seen else self.layer
+            seen.add(id(layer))
+            outputs[(_layer_name(layer), node)] = call(layer, known or [start])
         ends = [outputs[ref] for ref in _tensor_refs(cfg.get("output_layers")) if ref in outputs]
         return _widest(ends or list(outputs.values()) or [start])
 

@@ -406,6 +406,19 @@ def test_every_call_of_a_shared_layer_costs_and_its_weights_count_once_by_hand(t
     assert cost.calls == 8 and cost.layers == 6  # the model, input, rows, shared x3, flat, out: shared is one layer
 
 
+def test_two_layers_under_one_name_are_both_weighed(tmp_path):
+    image = keras.Input((28, 28, 1))
+    model = keras.Model(image, keras.layers.Dense(10, name="out")(keras.layers.Flatten(name="flat")(image)))
+    model.save(tmp_path / "twin.keras")
+    config = _config_of(tmp_path / "twin.keras")
+    twin = json.loads(json.dumps(next(lr for lr in config["config"]["layers"] if lr["name"] == "out")))
+    twin["config"]["units"] = 10**6  # Keras would build it before it noticed the name is taken
+    config["config"]["layers"].append(twin)
+    with pytest.raises(ModelFileError, match=r"its layer 'out' declares a Dense layer of 1,000,000 units \(up to "
+                                             r"[\d,]+ weights in all"):
+        check_layer_sizes("twin.keras", config)
+
+
 def test_attention_counts_its_score_matrix_by_hand(tmp_path):
     image = keras.Input((28, 28, 1))
     rows = keras.layers.Reshape((28, 28), name="rows")(image)
