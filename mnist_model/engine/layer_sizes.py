@@ -84,7 +84,7 @@ class _Tally:
         self.label = label
         self.params = self.flops = self.activations = self.layers = self.calls = 0
         self.by_layer: dict[str, int] = {}
-        self.called: dict[str, int] = {}  # calls so far of each layer, by name
+        self.called: dict[int, int] = {}  # calls so far of each layer, by its identity
         self._again = 0  # > 0 while following a layer's second or later call: its weights exist already
 
     def layer(self, layer, inputs: list[list[int]]) -> list[int]:
@@ -120,7 +120,7 @@ class _Tally:
 
     def _count_call(self, layer: dict) -> None:
         self.calls += 1
-        self.called[_layer_name(layer)] = self.called.get(_layer_name(layer), 0) + 1
+        self.called[id(layer)] = self.called.get(id(layer), 0) + 1
         if self.calls > MAX_CALLS:
             raise ModelFileError(f"{self.label} is refused: it calls its layers more than {MAX_CALLS} times per "
                                  f"image (a shared layer counts once per call), far more than an MNIST model needs "
@@ -199,7 +199,7 @@ class _Tally:
             return
         article = "an" if name[:1] in "AEIOU" or name.startswith(("LSTM", "RMS")) else "a"
         kind = name if name.endswith("Layer") else f"{name} layer"
-        calls = self.called.get(_layer_name(layer), 1)
+        calls = self.called.get(id(layer), 1)
         called = f" and calls it {calls} times or more" if calls > 1 else ""
         raise ModelFileError(f"{self.label} is refused: its layer {_layer_name(layer)!r} declares {article} {kind}"
                              f"{_described(cfg)}{called} ({why}): far larger than an MNIST model needs; refused "
