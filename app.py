@@ -16,11 +16,12 @@ def main() -> None:
     from ui.classroom import class_banner
     from ui.current import PREDICTOR
     from ui.sidebar import render_sidebar
-    from ui.streamlit_fixes import keep_keras_state
+    from ui.streamlit_fixes import bound_widget_json, keep_keras_state
     from ui.style import apply_style
     from ui.text import plain
 
     keep_keras_state()
+    bound_widget_json()  # before any widget message is read: one nested a million deep is refused in a sentence
     st.set_page_config(page_title="Convnet Lab", page_icon=":material/draw:", layout="wide")
     apply_style()
     page = st.navigation(pages(), expanded=True)  # every page in view: a class should not hunt behind "View more"
@@ -62,9 +63,10 @@ def pages() -> dict[str, list]:
 if __name__ == "__main__":  # a page view: Streamlit runs the script as __main__
     main()
 else:  # `streamlit run app.py` imports the file to find this app, and serves it
-    from ui.streamlit_fixes import deliver_finished_runs
+    from ui.streamlit_fixes import bound_widget_json, deliver_finished_runs
     from ui.warm_start import ROUTES, lifespan
 
     deliver_finished_runs()
+    bound_widget_json()
 
     app = st.App(__file__, lifespan=lifespan, routes=ROUTES)

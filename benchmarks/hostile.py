@@ -151,18 +151,35 @@ def _forged_canvases() -> dict[str, str]:
     """Canvas data URLs no canvas sends."""
     big = io.BytesIO()
     Image.fromarray(np.zeros((9000, 9000), np.uint8)).save(big, "PNG")
+    canvas = _encoded(np.zeros((320, 320, 4), np.uint8), "PNG")
     return {"9000x9000 PNG": "data:image/png;base64," + base64.b64encode(big.getvalue()).decode(),
             "PNG declaring 60000x60000": "data:image/png;base64," + base64.b64encode(_declaring(60000)).decode(),
-            "40 MB of text": "data:image/png;base64," + "A" * (40 * 2**20)}
+            "40 MB of text": "data:image/png;base64," + "A" * (40 * 2**20),
+            "250,000 empty chunks": _png_url(canvas[:33] + _chunk(b"zzZz", b"") * 250_000 + canvas[33:]),
+            "200,000 tEXt chunks": _png_url(canvas[:33] + _chunk(b"tEXt", b"k\x00v") * 200_000 + canvas[33:]),
+            "JPEG bytes": _png_url(_encoded(np.zeros((320, 320, 3), np.uint8), "JPEG")),
+            "16-bit PNG": _png_url(_encoded(np.zeros((320, 320), np.uint16), "PNG"))}
+
+
+def _encoded(pixels: np.ndarray, kind: str) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, kind)
+    return out.getvalue()
+
+
+def _png_url(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _declaring(side: int) -> bytes:
     """A PNG header declaring ``side`` x ``side`` RGBA pixels, with a few bytes of image data."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + \
-        chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + \
+        _chunk(b"IEND", b"")
 
 
 async def _watch(pid: int, peaks: dict) -> None:

@@ -16,7 +16,7 @@ import datetime as dt
 import threading
 from pathlib import Path
 
-from mnist_model.engine.worker import serve
+from mnist_model.engine.worker import failure, serve, warm_tensorflow
 
 from .db import connect
 from .export import drawing_arrays
@@ -117,7 +117,7 @@ def _finetune(request: dict, store, renewer: Renewer, emit, cancel: threading.Ev
     except (TrainingDiverged, ValueError) as err:
         return {"event": "failed", "message": str(err)}
     except Exception as err:  # the outcome must always reach the server as a sentence
-        return {"event": "failed", "message": f"Fine-tuning failed: {type(err).__name__}: {err}"}
+        return failure(err, "Fine-tuning")
     scores = {k: getattr(result, k) for k in ("class_accuracy_before", "class_accuracy_after",
                                               "mnist_accuracy_before", "mnist_accuracy_after")}
     return {"event": "done", "model_path": str(path), **scores, "held_out": result.held_out.to_dict(),
@@ -142,7 +142,7 @@ def _card(result, request: dict, n_drawings: int, n_students: int) -> dict:
 
 
 def main() -> None:
-    serve(run_job)
+    serve(run_job, warm_up=warm_tensorflow)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mnist_model.engine.preprocess import ImageError, png_size
+from mnist_model.engine.preprocess import ImageError, check_png_chunks, png_size
 
 from .db import (
     ClassClosed,
@@ -44,6 +44,8 @@ SEND_LIMIT, SEND_WINDOW_S = 30, 60  # drawings a student, or a browser session, 
 CLIENT_SEND_LIMIT = 150  # drawings per minute from one address: a class behind one school NAT fits
 JOIN_LIMIT, JOIN_WINDOW_S = 60, 600  # joins from one address per 10 minutes: a NAT'd class, twice over
 CLASS_JOIN_LIMIT, CLASS_JOIN_WINDOW_S = 150, 300  # joins into one class per 5 minutes: a class five times over
+LOOKUP_LIMIT, LOOKUP_WINDOW_S = 10, 60  # class codes that do not exist a browser session may try per minute
+CLIENT_LOOKUP_LIMIT = 60  # ... and an address: a class behind one school NAT mistyping, several times over
 MAX_PNG_BYTES = 1_000_000  # a canvas PNG is tens of kB; this leaves room for large, busy canvases
 MAX_PNG_SIDE = 1280  # the 320 px canvas at a device pixel ratio of 4; an upload is shrunk to 1024
 MAX_STUDENTS = 500  # per class: a class, not a flood of made-up students
@@ -86,15 +88,56 @@ def normalize_code(code: str) -> str:
     return "".join(str(code).split()).upper()
 
 
-def find_class(store: Store, code: str, allow_closed: bool = False) -> ClassInfo:
+def find_class(store: Store, code: str, allow_closed: bool = False, client: str = "",
+               session_key: str = "") -> ClassInfo:
     """The class with this code (any case, spaces ignored).
+
+    Args:
+        client, session_key: who asks (``clients.rate_key``, a browser session's name), for the
+            limit on codes that do not exist; '' for neither (the command line, the teacher).
 
     Raises:
         ClassNotFound: no class has the code.
         ClassClosed: the class is closed and ``allow_closed`` is False.
+        RateLimited: this session tried LOOKUP_LIMIT codes that do not exist in the last minute,
+            or its address CLIENT_LOOKUP_LIMIT.
     """
+    askers = _askers(client, session_key)
+    _refuse_too_many_lookups(store, askers)
+    try:
+        with transaction(store) as session:
+            return _info(_find(session, code, allow_closed))
+    except ClassNotFound:
+        _count_lookup(store, askers)
+        raise
+
+
+def _askers(client: str, session_key: str) -> list[tuple[str, str, int]]:
+    """``(kind, key, limit)`` for each of the asker's counters that a lookup of a wrong code counts in."""
+    counted = [("lookup-session", str(session_key)[:128], LOOKUP_LIMIT),
+               ("lookup", str(client)[:128], CLIENT_LOOKUP_LIMIT)]
+    return [(kind, key, limit) for kind, key, limit in counted if key]
+
+
+def _refuse_too_many_lookups(store: Store, askers) -> None:
+    if not askers:
+        return
     with transaction(store) as session:
-        return _info(_find(session, code, allow_closed))
+        now = store.clock()
+        for kind, key, limit in askers:
+            whose = "This browser" if kind == "lookup-session" else "Your network"
+            refuse_if_limited(session, kind, key, now, limit, LOOKUP_WINDOW_S,
+                              f"{whose} tried {{n}} class codes that do not exist in the last minute. Check the "
+                              f"code with your teacher and try again in {{s}} seconds.")
+
+
+def _count_lookup(store: Store, askers) -> None:
+    if not askers:
+        return
+    with transaction(store, write=True) as session:
+        now = store.clock()
+        for kind, key, _ in askers:
+            record_attempt(session, kind, key, now, LOOKUP_WINDOW_S)
 
 
 def list_classes(store: Store) -> list[ClassInfo]:
@@ -183,26 +226,33 @@ def _refuse_too_many_joins(session: Session, row: SchoolClass, client: str, now:
                       f"Try again in {{s}} seconds, or ask your teacher.")
 
 
-def rejoin(store: Store, code: str, student: str) -> tuple[ClassInfo, str]:
+def rejoin(store: Store, code: str, student: str, client: str = "", session_key: str = "") -> tuple[ClassInfo, str]:
     """A student coming back (a reload, a restarted server): their class and nickname.
 
     Args:
         code: the class code from their link.
         student: the id ``join`` gave them, kept in their link.
+        client, session_key: who asks, as for ``find_class``.
 
     Returns:
         ``(class info, nickname)``.
 
     Raises:
-        ClassNotFound, ClassClosed: see ``find_class``.
+        ClassNotFound, ClassClosed, RateLimited: see ``find_class``.
         UnknownStudent: no such student in that class.
     """
-    with transaction(store) as session:
-        row = _find(session, code, allow_closed=False)
-        who = _student(session, student)
-        if who.class_id != row.id:
-            raise UnknownStudent(f"You are not in the class {row.code}; join it from its link.")
-        return _info(row), who.nickname
+    askers = _askers(client, session_key)
+    _refuse_too_many_lookups(store, askers)
+    try:
+        with transaction(store) as session:
+            row = _find(session, code, allow_closed=False)
+            who = _student(session, student)
+            if who.class_id != row.id:
+                raise UnknownStudent(f"You are not in the class {row.code}; join it from its link.")
+            return _info(row), who.nickname
+    except (ClassNotFound, UnknownStudent):
+        _count_lookup(store, askers)
+        raise
 
 
 def _student(session: Session, student: str) -> Student:
@@ -325,6 +375,10 @@ def _check_png(canvas_png: object) -> None:
         raise ValueError(f"canvas_png must be the bytes of a PNG file: {err}") from err
     if max(width, height) > MAX_PNG_SIDE:
         raise ValueError(f"canvas_png is {width}x{height} pixels; at most {MAX_PNG_SIDE}x{MAX_PNG_SIDE} are accepted")
+    try:
+        check_png_chunks(canvas_png)  # the dashboard decodes it: no flood of chunks, 8 bits per channel
+    except ImageError as err:
+        raise ValueError(f"canvas_png is refused: {err}") from err
 
 
 def withdraw(store: Store, student: str, drawing_id: int) -> None:

@@ -1,15 +1,16 @@
 """The teacher's login: the password, its rate limits, and a signed token that outlives a reload.
 
-Wrong passwords are counted per client address, per browser session and in total, in the
-store, so every server process sees them. The limits slow a guesser without locking the
-teacher out for long:
+Wrong passwords are counted per browser session (the device), per client address and in
+total, in the store, so every server process sees them. The limits slow a guesser down without
+ever locking the teacher out, as a school's shared network needs:
 
-- a session that gave a wrong password waits once its client (address) or itself made
-  PASSWORD_LIMIT wrong tries in a minute, or once everyone together made PASSWORD_TOTAL_LIMIT;
+- a session that gave a wrong password lately waits once it made PASSWORD_LIMIT wrong tries in
+  a minute, or once its address made ADDRESS_LIMIT (a high bar: a whole class behind one NAT
+  mistyping) or everyone together made PASSWORD_TOTAL_LIMIT;
 - a session that has not failed (a teacher arriving, even behind the same school NAT as a
-  guesser) is never held up by the total, and gets a try every FRESH_TRY_EVERY_S seconds
-  even while its address is limited: a guesser who opens a new session per try gains one
-  guess per FRESH_TRY_EVERY_S, never a fresh counter.
+  guesser making a wrong try every second) is never refused: its password is always checked.
+  A guesser who opens a new session per try gets one check per session it opens, each a whole
+  page load; the teacher is never the one who waits for it.
 
 A right password gives a token ``expiry.signature``: an HMAC over the expiry, keyed by a
 random secret kept in the store (shared by every server, surviving restarts) mixed with
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 
 from sqlalchemy import select
@@ -28,12 +30,13 @@ from sqlalchemy import select
 from .db import RateLimited, Store, limited, record_attempt, serialize, transaction
 from .models import ServerSecret
 
-PASSWORD_LIMIT, PASSWORD_WINDOW_S = 5, 60  # wrong passwords per client (and per session) per minute
-PASSWORD_TOTAL_LIMIT = 30  # wrong passwords from everyone per minute, before failing clients are slowed down
-FRESH_TRY_EVERY_S = 10  # how often a session that has not failed may try while its address is limited
+PASSWORD_LIMIT, PASSWORD_WINDOW_S = 5, 60  # wrong passwords per session (device) per minute
+ADDRESS_LIMIT = 20  # wrong passwords per address per minute, before its failing sessions are slowed down
+PASSWORD_TOTAL_LIMIT = 30  # wrong passwords from everyone per minute, before failing sessions are slowed down
 SESSION_MEMORY_S = 3600  # a session that gave a wrong password counts as failing for an hour
 TOKEN_TTL_S = 12 * 3600  # a login lasts a school day
 _TOKEN_SECRET = "teacher token"
+_TOKEN_SHAPE = re.compile(r"[0-9]{1,12}\.[A-Za-z0-9_-]{1,64}", re.ASCII)  # expiry.signature, as teacher_token writes it
 
 
 def check_teacher_password(store: Store, given: str, configured: str, client_key: str,
@@ -45,11 +48,13 @@ def check_teacher_password(store: Store, given: str, configured: str, client_key
         given: what was typed.
         configured: the server's teacher password.
         client_key: whose address it is (``clients.rate_key``).
-        session_key: which browser session asks; '' counts as a session that has failed.
+        session_key: which browser session asks; '' counts as a session that has failed, limited by
+            its address's own count.
 
     Raises:
         ValueError: no password is configured (the teacher page stays closed).
-        RateLimited: this client, session or everyone gave too many wrong passwords lately.
+        RateLimited: this session gave a wrong password lately, and it, its address or everyone
+            gave too many lately.
     """
     if not configured:
         raise ValueError("No teacher password is configured on this server.")
@@ -73,25 +78,20 @@ def _same(given: str, configured: str) -> bool:
 
 
 def _refuse_if_limited(session, client: str, session_key: str, now) -> None:
-    """Raise RateLimited as the module's rules say; record a fresh session's try under a limited address."""
-    by_client = limited(session, "password", client, now, PASSWORD_LIMIT, PASSWORD_WINDOW_S)
-    failed = not session_key or limited(session, "password-session", session_key, now, 1, SESSION_MEMORY_S)
-    if not failed:
-        if by_client is None:
-            return
-        last_fresh = limited(session, "password-fresh", client, now, 1, FRESH_TRY_EVERY_S)
-        if last_fresh is not None:
-            raise RateLimited(f"Many wrong teacher passwords came from your network lately, so new tries are spaced "
-                              f"out. Try again in {last_fresh[1]} seconds.", retry_after=last_fresh[1])
-        record_attempt(session, "password-fresh", client, now, FRESH_TRY_EVERY_S)
+    """Raise RateLimited for a session that gave a wrong password lately and is over one of the module's
+    limits; a session that has not failed is never refused."""
+    if session_key and limited(session, "password-session", session_key, now, 1, SESSION_MEMORY_S) is None:
         return
     own = limited(session, "password-session", session_key, now, PASSWORD_LIMIT, PASSWORD_WINDOW_S) \
-        if session_key else None
-    total = limited(session, "password", None, now, PASSWORD_TOTAL_LIMIT, PASSWORD_WINDOW_S)
-    for found in (own, by_client, total):
+        if session_key else limited(session, "password", client, now, PASSWORD_LIMIT, PASSWORD_WINDOW_S)
+    if own is not None:
+        raise RateLimited(f"{own[0]} wrong passwords in the last minute. Wait {own[1]} seconds before trying "
+                          f"again.", retry_after=own[1])
+    for key, limit, whose in ((client, ADDRESS_LIMIT, "your network"), (None, PASSWORD_TOTAL_LIMIT, "everyone")):
+        found = limited(session, "password", key, now, limit, PASSWORD_WINDOW_S)
         if found is not None:
-            raise RateLimited(f"{found[0]} wrong passwords in the last minute. Wait {found[1]} seconds before "
-                              f"trying again.", retry_after=found[1])
+            raise RateLimited(f"{found[0]} wrong passwords in the last minute from {whose}, and this page gave one "
+                              f"too. Wait {found[1]} seconds before trying again.", retry_after=found[1])
 
 
 def teacher_token(store: Store, configured: str, ttl_s: float = TOKEN_TTL_S) -> str:
@@ -106,11 +106,9 @@ def teacher_token(store: Store, configured: str, ttl_s: float = TOKEN_TTL_S) -> 
 
 def check_teacher_token(store: Store, token: object, configured: str) -> bool:
     """Whether ``token`` came from ``teacher_token`` with this password and has not expired."""
-    if not configured or not isinstance(token, str) or token.count(".") != 1 or len(token) > 200:
-        return False
+    if not configured or not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
+        return False  # anything else (non-ASCII digits such as '²', other characters) is simply not the teacher
     expires, signature = token.split(".")
-    if not expires.isdigit():
-        return False
     now = store.clock().timestamp()
     if not now < int(expires) <= now + TOKEN_TTL_S:
         return False

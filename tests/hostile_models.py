@@ -143,6 +143,66 @@ def _many_objects(weights: h5py.File) -> None:
         group.create_group(str(i))
 
 
+def _saved(build):
+    """A builder that saves the Keras model ``build()`` makes (the good file is not needed)."""
+    def save(good: Path, dst: Path) -> Path:
+        build().save(dst)
+        return dst
+    return save
+
+
+def _shared_conv(calls: int):
+    """One 64-filter Conv2D called ``calls`` times in a chain: 37 K weights, 58 MFLOP a call."""
+    def build():
+        import keras
+
+        image = keras.Input((28, 28, 1))
+        x = keras.layers.Conv2D(64, 3, padding="same", name="stem")(image)
+        shared = keras.layers.Conv2D(64, 3, padding="same", name="shared")
+        for _ in range(calls):
+            x = shared(x)
+        return keras.Model(image, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x)))
+    return build
+
+
+def _nested_model_called(calls: int):
+    """A nested model (one 64-filter convolution) called ``calls`` times."""
+    def build():
+        import keras
+
+        inner_input = keras.Input((28, 28, 64))
+        inner = keras.Model(inner_input, keras.layers.Conv2D(64, 3, padding="same", name="inner_conv")(inner_input),
+                            name="block")
+        image = keras.Input((28, 28, 1))
+        x = keras.layers.Conv2D(64, 3, padding="same", name="stem")(image)
+        for _ in range(calls):
+            x = inner(x)
+        return keras.Model(image, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x)))
+    return build
+
+
+def _shared_upsampling():
+    """One UpSampling2D called 5 times: 28x28 becomes 896x896, 6.4 M values from a layer counted at 25 K."""
+    import keras
+
+    image = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same", name="stem")(image)
+    up = keras.layers.UpSampling2D(2, name="up")
+    for _ in range(5):
+        x = up(x)
+    return keras.Model(image, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def _wide_attention():
+    """A 16-head MultiHeadAttention over the 784 pixels: 16 x 784 x 784 = 9.8 M scores per image, 1 K weights."""
+    import keras
+
+    image = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="stem")(image)
+    x = keras.layers.MultiHeadAttention(16, 4, name="attention")(x, x)
+    return keras.Model(image, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
 HOSTILE = {  # name -> (builder, part of the refusal)
     "declares a 4 GiB kernel": (_declare(_kernel, (1024, 1024, 1024)),
                                 "declares 1,073,741,828 values for the layer 'conv_1', whose config needs at most 40"),
@@ -170,6 +230,20 @@ HOSTILE = {  # name -> (builder, part of the refusal)
         _edited_config(_initializer("keras.callbacks", "TensorBoard", {"log_dir": "/tmp/evil"})),
         "from the module 'keras.callbacks', which is not part of Keras (its layers"),
     "weights of 1e38": (_edited_weights(_huge_weights), "gives NaN or infinite outputs on ordinary images"),
+    "one Conv2D called 40 times": (_saved(_shared_conv(40)),
+                                   "its layer 'shared' declares a Conv2D layer of 64 filters with a 3x3 kernel and "
+                                   "calls it 4 times or more (up to "),
+    "one Conv2D called 160 times": (_saved(_shared_conv(160)), "and calls it 4 times or more (up to "),
+    "a nested model called 40 times": (_saved(_nested_model_called(40)),
+                                       "its layer 'inner_conv' declares a Conv2D layer of 64 filters with a 3x3 "
+                                       "kernel and calls it 4 times or more (up to "),
+    "one UpSampling2D called 5 times": (_saved(_shared_upsampling),
+                                        "its layer 'up' declares an UpSampling2D layer and calls it 5 times or more "
+                                        "(outputs of up to 6,422,528 values per image; the limit is 2,097,152)"),
+    "16-head attention over every pixel": (_saved(_wide_attention),
+                                           "its layer 'attention' declares a MultiHeadAttention layer (attention "
+                                           "scores and projections of up to 9,985,024 values per image; the limit "
+                                           "is 2,097,152)"),
 }
 
 

@@ -145,6 +145,20 @@ def test_bad_class_code_says_so_and_app_works(code, class_db, wanted, said):
     assert not at.sidebar.button(key="train").disabled
 
 
+def test_a_session_trying_class_codes_is_told_to_wait_and_keeps_the_right_one_for_later(code):
+    from classroom.store import LOOKUP_LIMIT
+
+    at = student_app("ZZZZZ0")
+    for i in range(1, LOOKUP_LIMIT):  # one link after another, in the same browser session
+        at.query_params["class"] = f"ZZZZZ{i}"
+        at.run()
+    at.query_params["class"] = code  # the real code, once the session is over its limit
+    at.run()
+    assert not at.exception and not invitation(at)
+    assert f"This browser tried {LOOKUP_LIMIT} class codes that do not exist" in at.main.warning[0].value
+    assert at.session_state["class_wanted"] == code  # offered once the wait is over, without opening the link again
+
+
 def test_store_unavailable_keeps_drawing(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVNET_LAB_DB", f"sqlite:///{tmp_path / 'missing' / 'classroom.db'}")
     at = student_app("ABCDEF")

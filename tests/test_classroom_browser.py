@@ -248,17 +248,15 @@ def wrong_password_in_a_fresh_session(browser, url: str, forwarded: str) -> str:
     return said
 
 
-def test_forged_forwarded_for_headers_and_fresh_sessions_do_not_reset_the_password_limit(browser, tmp_path):
-    from classroom.teacher import FRESH_TRY_EVERY_S, PASSWORD_LIMIT
+def test_fresh_sessions_guessing_on_one_address_never_lock_the_teacher_out(browser, tmp_path):
+    from classroom.teacher import PASSWORD_LIMIT
 
     env = {"CONVNET_LAB_DB": f"sqlite:///{tmp_path / 'classroom.db'}", "CONVNET_LAB_TEACHER_PASSWORD": PASSWORD,
            "CONVNET_LAB_MODELS": str(tmp_path / "models")}
-    with running_app(env) as url:
+    with running_app(env) as url:  # forged X-Forwarded-For headers: every session counts as 127.0.0.1
         said = [wrong_password_in_a_fresh_session(browser, url, f"10.9.{i}.{i}") for i in range(PASSWORD_LIMIT + 3)]
-        assert all("not the teacher password" in s for s in said[:PASSWORD_LIMIT + 1])  # the limit, one fresh try
-        assert all("Try again in" in s for s in said[PASSWORD_LIMIT + 1:])
-        time.sleep(FRESH_TRY_EVERY_S)
-        teacher = teacher_logs_in(browser, url)  # the right password, from a session that has not failed
+        assert all("not the teacher password" in s for s in said)  # each is checked, and each is wrong
+        teacher = teacher_logs_in(browser, url)  # the right password, at once, from a session that has not failed
         teacher.get_by_role("button", name="Log out").wait_for(timeout=30_000)
 
 

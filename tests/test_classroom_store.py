@@ -155,6 +155,8 @@ def test_a_drawing_survives_closing_and_reopening_the_store(db_url, clock):
     ({"canvas_png": b"\x89PNG\r\n\x1a\n" + bytes(40)}, "bytes of a PNG file: .*header"),
     ({"canvas_png": declared_png(9000, 9000)}, "9000x9000 pixels; at most 1280x1280"),
     ({"canvas_png": declared_png(1281, 10)}, "1281x10 pixels; at most 1280x1280"),
+    ({"canvas_png": png_bytes()[:33] + b"\x00\x00\x00\x00zzZz\x00\x00\x00\x00" * 1000 + png_bytes()[33:]},
+     "canvas_png is refused: The drawing arrived in over 1024 pieces"),  # cheap to send, slow to decode
 ])
 def test_a_malformed_drawing_is_refused_and_nothing_is_stored(store, code, change, message):
     student = classroom.join(store, code)

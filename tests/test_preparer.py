@@ -157,3 +157,23 @@ def test_a_server_killed_mid_preparation_leaves_nothing_stuck(tmp_path, good_byt
     holder.kill()  # that server dies: the kernel drops its lock
     holder.wait()
     assert wait(preparer, key).status == "ready"
+
+
+def test_a_preparation_within_its_memory_cap_succeeds_and_the_cap_holds(tmp_path, good_bytes):
+    """The worker caps its own address space at what TensorFlow maps once warmed up, plus the allowance:
+    an ordinary preparation fits under it (a cap too tight would refuse every model)."""
+    import json
+    import subprocess
+    import sys
+
+    from ui.preparer import MEMORY_BYTES
+
+    path = tmp_path / "capped.keras"
+    path.write_bytes(good_bytes)
+    run = subprocess.run([sys.executable, "-m", "mnist_model.lab.prepare_worker"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600, input=json.dumps({"path": str(path), "memory_bytes": MEMORY_BYTES}))
+    outcome = json.loads(run.stdout.strip().splitlines()[-1])
+    assert outcome["event"] == "done", outcome
+    assert is_ready(path, model_digest(path))
+    mark = json.loads(path.with_suffix(".ready.json").read_text())
+    assert min(mark["pass_ms"], mark["bundled_pass_ms"]) > 0  # its passes were timed against the bundled model's

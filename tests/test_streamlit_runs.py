@@ -12,7 +12,8 @@ from ui.streamlit_fixes import deliver_finished_runs
 def a_session(current, finishing) -> tuple[AppSession, list]:
     """An AppSession as it stands after ``finishing`` stopped and ``current`` took its place."""
     deliver_finished_runs()
-    session = object.__new__(AppSession)
+    session = object.__new__(AppSession)  # no server behind it: nothing to shut down when it is collected
+    session.shutdown = lambda: None
     sent = []
     session._enqueue_forward_msg = sent.append
     session._state = AppSessionState.APP_IS_RUNNING

@@ -119,9 +119,9 @@ def _come_back() -> dict | None:
     if not code or not student:
         return None
     try:
-        info, nickname = classroom.rejoin(get_store(), code, student)
-    except ClassStoreUnavailable:
-        return None  # the join box says the store is unavailable; the id stays in the link for later
+        info, nickname = classroom.rejoin(get_store(), code, student, client=client_key(), session_key=session_key())
+    except (ClassStoreUnavailable, RateLimited):
+        return None  # the join box says why; the id stays in the link for later
     except ClassStoreError:
         st.query_params.pop(ME_KEY, None)  # not this class's student (or the class closed): offer to join
         return None
@@ -165,10 +165,10 @@ def _badge(joined: dict) -> None:
 
 def _join_box(code: str) -> None:
     try:
-        info = classroom.find_class(get_store(), code)
+        info = classroom.find_class(get_store(), code, client=client_key(), session_key=session_key())
     except ClassStoreError as err:  # wrong code, closed class, store unavailable: say it, keep working
         st.warning(f"{plain(err)} The app works as usual without a class.")
-        if not isinstance(err, ClassStoreUnavailable):  # no later page can join it; a store may come back
+        if not isinstance(err, (ClassStoreUnavailable, RateLimited)):  # a store may come back, a wait may end
             st.session_state.pop(WANTED, None)
         return
     with st.container(key="class_invite", border=True):

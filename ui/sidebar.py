@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from mnist_model.engine.config import IMPROVED_DEFAULTS, OPTIMIZERS, TrainConfig
+from mnist_model.engine.model_names import READABLE_RULE
 from mnist_model.engine.storage import (
     MAX_NAME_CHARS,
     PRETRAINED_MODEL,
@@ -131,7 +132,8 @@ def manage_models(entry) -> None:
         if entry.bundled:
             st.caption("The bundled model cannot be renamed or deleted.")
             return
-        st.text_input("New name", value=entry.name, key="rename_to", max_chars=MAX_NAME_CHARS)
+        st.text_input("New name", value=entry.name, key="rename_to", max_chars=MAX_NAME_CHARS,
+                      help=f"{READABLE_RULE}, and must not look like another model's name.")
         rename, delete = st.columns(2)
         rename.button("Rename", key="rename_model", width="stretch", on_click=_rename, args=(entry.path,))
         with delete.popover("Delete", width="stretch"):

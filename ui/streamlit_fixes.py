@@ -1,4 +1,4 @@
-"""Two fixes to Streamlit's script running, installed once per server process.
+"""Streamlit behaviours this app changes, each installed once per server process.
 
 ``keep_keras_state``: Streamlit calls ``keras.backend.clear_session()`` at the end of each run
 of any app that imported Keras (``script_runner._clean_problem_modules``). That is a full
@@ -19,13 +19,36 @@ new one another fragment (the sidebar's poll), the prediction never reaches the 
 measured with 60 websocket sessions on two servers, 1 to 8 of 180 drawings went unanswered.
 The fix delivers a stopped runner's messages that were already on their way; a runner told
 to stop early (a full rerun replacing it) is still ignored, as Streamlit intends.
+
+``bound_widget_json``: a widget that sends JSON (the drawing canvas) has its message parsed by
+Streamlit before the page runs; a forged one nested a million levels deep raised
+RecursionError there, which the session could only show as a generic error. It measures the
+nesting first (a scan at C speed, milliseconds for the largest message Streamlit accepts),
+makes a value nested deeper than MAX_WIDGET_JSON_DEPTH a cleared one and remembers it, so
+the page can say what happened (``deep_json_refused``).
 """
 
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
 from streamlit.runtime.app_session import AppSession
-from streamlit.runtime.scriptrunner import ScriptRunnerEvent, script_runner
+from streamlit.runtime.scriptrunner import ScriptRunnerEvent, get_script_run_ctx, script_runner
+from streamlit.runtime.state import common, session_state
 
 _FINISHING = "_convnet_lab_finishing_runner"  # an AppSession's stopped runner whose messages may still arrive
 _INSTALLED = "_convnet_lab_delivers_finished_runs"
+DEEP_JSON = ("The drawing arrived nested too deeply to read (a real canvas sends a few levels), so it was not "
+             "read. Clear and draw again.")
+MAX_WIDGET_JSON_DEPTH = 64  # the canvas's drawing is 6 levels deep; json.loads gives up near 1,000
+_ESCAPE = re.compile(r"\\.", re.DOTALL)
+_STRING = re.compile(r'"[^"]*"')
+_STEPS = np.zeros(256, np.int8)
+_STEPS[[ord("["), ord("{")]], _STEPS[[ord("]"), ord("}")]] = 1, -1  # a byte's change of depth
+_refused: set[str] = set()  # the sessions whose last widget message was nested too deeply
+_lock = threading.Lock()
 
 
 def keep_keras_state() -> None:
@@ -60,3 +83,42 @@ def deliver_finished_runs() -> None:
     AppSession._create_scriptrunner = create_runner
     AppSession._handle_scriptrunner_event_on_event_loop = handle_event
     setattr(AppSession, _INSTALLED, True)
+
+
+def bound_widget_json() -> None:
+    """Parse widget JSON so that a message nested too deeply becomes a cleared value (None), not an error."""
+    session_state.unpack_widget_state_value = _unpack_bounded
+
+
+def _unpack_bounded(widget_state):
+    if widget_state.WhichOneof("value") != "json_value":
+        return common.unpack_widget_state_value(widget_state)
+    if json_depth(widget_state.json_value) <= MAX_WIDGET_JSON_DEPTH:
+        value = common.unpack_widget_state_value(widget_state)
+        # a component parses a string value as JSON once more: its depth counts too
+        if not isinstance(value, str) or json_depth(value) <= MAX_WIDGET_JSON_DEPTH:
+            return value
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        with _lock:
+            _refused.add(ctx.session_id)
+    return None
+
+
+def json_depth(text: str) -> int:
+    """How deeply JSON ``text`` nests arrays and objects, brackets inside strings not counted."""
+    bare = _STRING.sub("", _ESCAPE.sub("", text))  # escapes first, so that \" does not end a string
+    steps = _STEPS[np.frombuffer(bare.encode(), np.uint8)]
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
+
+
+def deep_json_refused() -> str | None:
+    """The sentence for this session if a widget message of its was nested too deeply since last asked."""
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return None
+    with _lock:
+        if ctx.session_id not in _refused:
+            return None
+        _refused.discard(ctx.session_id)
+    return DEEP_JSON

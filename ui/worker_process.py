@@ -62,7 +62,8 @@ class WorkerProcess:
         except OSError:
             self._errlog.close()
             raise
-        self._send(json.dumps(request))
+        # the worker caps its own address space at this allowance (engine/worker.py); the watch below is a second line
+        self._send(json.dumps({**request, "memory_bytes": limits.memory_bytes} if limits is not None else request))
         threading.Thread(target=self._follow, name=what, daemon=True).start()
         if limits is not None:
             threading.Thread(target=self._watch, args=(limits,), name=f"{what} limits", daemon=True).start()

@@ -19,6 +19,7 @@ from mnist_model.lab.familiarity import UNFAMILIAR
 from ui import resources
 from ui.classroom import send_to_class
 from ui.current import CurrentInput, active_model_path, keep, kept, kept_toggle, predictor, set_input
+from ui.streamlit_fixes import deep_json_refused
 from ui.text import plain
 
 CANVAS_SIZE = 320
@@ -62,6 +63,8 @@ def drawing_input() -> CurrentInput | None:
     pen, clear = st.columns([3, 1], vertical_alignment="bottom", wrap=False)  # one row on a phone too
     keep("pen_width", pen.slider("Pen width", 6, 40, pen_width, key="pen_width"))
     clear.button("Clear", key="clear_canvas", on_click=clear_canvas, width="stretch")
+    if refused := deep_json_refused():
+        st.warning(refused)
     url = ((st.session_state[CANVAS_KEY] or {}).get("drawing") or {}).get("data")
     if url is not None and url != kept("drawing_url"):  # a new stroke: the only time to preprocess
         try:

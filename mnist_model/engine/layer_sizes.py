@@ -21,6 +21,7 @@ MAX_ACTIVATION_VALUES = 2**21  # values one layer may output per image (8 MB); t
 MAX_TOTAL_ACTIVATIONS = 2**22  # values all layers output per image (16 MB); the bundled model's add up to 38,404
 MAX_FLOPS = 200_000_000  # per image (a multiply-add is 2); the bundled model needs 5.6 M: room for any MNIST model
 MAX_LAYERS = 100  # layers, nested ones and inputs included; the bundled model counts 10 (Keras loads 900 in minutes)
+MAX_CALLS = 300  # layer calls per image, a shared layer's every call counted; the bundled model makes 10
 MAX_OTHER_SIZE = 4096  # any whole number in a layer this check has no rule for (seeds aside)
 _MNIST_SIDE = 28  # an input dimension left open (None) is fed 28 pixels at most
 _HUGE = 2**62  # products saturate here: far over every limit, and never a number too long to handle
@@ -35,6 +36,7 @@ class ModelCost:
     activations: int  # values all its layers output per image
     layers: int  # layers, those inside nested models included
     by_layer: dict[str, int]  # each layer's weight bound, by its name
+    calls: int  # layer calls per image: a shared layer (or nested model) counts once per call
 
 
 def check_layer_sizes(label: str, config) -> ModelCost:
@@ -44,7 +46,10 @@ def check_layer_sizes(label: str, config) -> ModelCost:
     asking for a Dense layer of 10^9 units exhausts memory at load. This walks the layers in
     the order Keras builds them (nested models and wrapped layers too), following an upper
     bound of each tensor's shape from the 28x28x1 input, and adds up an upper bound of the
-    weights each layer creates, from its config and its recorded input shape alone.
+    weights each layer creates, from its config and its recorded input shape alone. Every call
+    of a layer is followed, as its inbound nodes list them: a layer (or a nested model) called
+    40 times holds its weights once and costs its FLOPs and values 40 times; attention layers
+    count their score matrices too.
 
     Args:
         label: the file's name, for messages.
@@ -58,14 +63,14 @@ def check_layer_sizes(label: str, config) -> ModelCost:
         ModelFileError: the bound exceeds ``MAX_PARAMS``, a layer may output more than
             ``MAX_ACTIVATION_VALUES`` values per image or all layers more than
             ``MAX_TOTAL_ACTIVATIONS``, an image may cost more than ``MAX_FLOPS``, there are
-            more than ``MAX_LAYERS`` layers, or a size is not a whole number.
+            more than ``MAX_LAYERS`` layers or ``MAX_CALLS`` layer calls, or a size is not a whole number.
     """
     tally = _Tally(label)
     try:
         tally.layer(config, [[_MNIST_SIDE, _MNIST_SIDE, 1]])
     except RecursionError as err:
         raise ModelFileError(f"{label} is refused: its config.json nests models too deeply to check.") from err
-    return ModelCost(tally.params, tally.flops, tally.activations, tally.layers, tally.by_layer)
+    return ModelCost(tally.params, tally.flops, tally.activations, tally.layers, tally.by_layer, tally.calls)
 
 
 class _Unsized(ValueError):
@@ -73,12 +78,14 @@ class _Unsized(ValueError):
 
 
 class _Tally:
-    """The running bound of a model's weights, refusing at the first layer that breaks a limit."""
+    """The running bound of a model's weights and costs, refusing at the first layer call that breaks a limit."""
 
     def __init__(self, label: str):
         self.label = label
-        self.params = self.flops = self.activations = self.layers = 0
+        self.params = self.flops = self.activations = self.layers = self.calls = 0
         self.by_layer: dict[str, int] = {}
+        self.called: dict[int, int] = {}  # calls so far of each layer, by its identity
+        self._again = 0  # > 0 while following a layer's second or later call: its weights exist already
 
     def layer(self, layer, inputs: list[list[int]]) -> list[int]:
         """Add ``layer``'s cost for these input shape bounds; returns its output shape bound."""
@@ -86,23 +93,44 @@ class _Tally:
             return _widest(inputs)
         name, cfg = str(layer.get("class_name")), layer.get("config")
         cfg = cfg if isinstance(cfg, dict) else {}
-        self.layers += 1
-        if self.layers > MAX_LAYERS:
-            raise ModelFileError(f"{self.label} is refused: it has more than {MAX_LAYERS} layers, far more than an "
-                                 f"MNIST model needs (the bundled one has 8), and Keras would take minutes to load it.")
+        self._count_call(layer)
         try:
             inputs = _with_build_shapes(inputs, layer.get("build_config"))
             params, out = self._apply(name, cfg, inputs)
+            inner_flops, inner_values = _inner_cost(name, cfg, _widest(inputs))
         except _Unsized as err:
             raise ModelFileError(f"{self.label} is refused: its layer {_layer_name(layer)!r} ({name}) gives {err}.") \
                 from None
         out = [min(d, _HUGE) for d in out]
-        self.params = min(self.params + params, _HUGE)
-        self.by_layer[_layer_name(layer)] = max(params, self.by_layer.get(_layer_name(layer), 0))
-        self.flops = min(self.flops + _flops(name, params, _widest(inputs), out), _HUGE)
-        self.activations = min(self.activations + _prod(out), _HUGE)
-        self._check(layer, name, cfg, _prod(out))
+        if not self._again:
+            self.params = min(self.params + params, _HUGE)
+            self.by_layer[_layer_name(layer)] = max(params, self.by_layer.get(_layer_name(layer), 0))
+        self.flops = min(self.flops + _flops(name, params, _widest(inputs), out) + inner_flops, _HUGE)
+        self.activations = min(self.activations + _prod(out) + inner_values, _HUGE)
+        self._check(layer, name, cfg, _prod(out), inner_values)
         return out
+
+    def layer_again(self, layer, inputs: list[list[int]]) -> list[int]:
+        """A further call of a layer already counted: its FLOPs and values again, its weights not."""
+        self._again += 1
+        try:
+            return self.layer(layer, inputs)
+        finally:
+            self._again -= 1
+
+    def _count_call(self, layer: dict) -> None:
+        self.calls += 1
+        self.called[id(layer)] = self.called.get(id(layer), 0) + 1
+        if self.calls > MAX_CALLS:
+            raise ModelFileError(f"{self.label} is refused: it calls its layers more than {MAX_CALLS} times per "
+                                 f"image (a shared layer counts once per call), far more than an MNIST model needs "
+                                 f"(the bundled one makes 10).")
+        if self._again:
+            return
+        self.layers += 1
+        if self.layers > MAX_LAYERS:
+            raise ModelFileError(f"{self.label} is refused: it has more than {MAX_LAYERS} layers, far more than an "
+                                 f"MNIST model needs (the bundled one has 8), and Keras would take minutes to load it.")
 
     def _apply(self, name: str, cfg: dict, inputs: list[list[int]]) -> tuple[int, list[int]]:
         if isinstance(cfg.get("layers"), list):  # a nested model
@@ -122,10 +150,13 @@ class _Tally:
         start = _widest(_with_build_shapes(inputs, {"input_shape": cfg.get("build_input_shape")}))
         if "input_layers" not in cfg:
             return self._sequence(layers, start)
-        outputs: dict[str, list[int]] = {}
-        for layer in _in_call_order(layers):
-            known = [outputs[ref] for node in _inbound(layer) for ref in node if ref in outputs]
-            outputs[_layer_name(layer)] = self.layer(layer, known or [start])
+        outputs: dict[tuple[str, int], list[int]] = {}
+        seen: set[int] = set()  # layers by identity: two layers under one name are two layers, both weighed
+        for layer, node, refs in _calls_in_order(layers):
+            known = [outputs[ref] for ref in refs if ref in outputs]
+            call = self.layer_again if id(layer) in seen else self.layer
+            seen.add(id(layer))
+            outputs[(_layer_name(layer), node)] = call(layer, known or [start])
         ends = [outputs[ref] for ref in _tensor_refs(cfg.get("output_layers")) if ref in outputs]
         return _widest(ends or list(outputs.values()) or [start])
 
@@ -150,9 +181,12 @@ class _Tally:
         # Bidirectional without a backward config clones its layer; other wrappers add weights of its shape
         return self.params - before, [*out[:-1], 2 * out[-1]]
 
-    def _check(self, layer: dict, name: str, cfg: dict, values: int) -> None:
+    def _check(self, layer: dict, name: str, cfg: dict, values: int, inner_values: int) -> None:
         if self.params > MAX_PARAMS:
             why = f"up to {_number(self.params)} weights in all; the limit is {MAX_PARAMS:,}"
+        elif inner_values > MAX_ACTIVATION_VALUES:
+            why = (f"attention scores and projections of up to {_number(inner_values)} values per image; the limit "
+                   f"is {MAX_ACTIVATION_VALUES:,}")
         elif values > MAX_ACTIVATION_VALUES:
             why = f"outputs of up to {_number(values)} values per image; the limit is {MAX_ACTIVATION_VALUES:,}"
         elif self.activations > MAX_TOTAL_ACTIVATIONS:
@@ -165,9 +199,11 @@ class _Tally:
             return
         article = "an" if name[:1] in "AEIOU" or name.startswith(("LSTM", "RMS")) else "a"
         kind = name if name.endswith("Layer") else f"{name} layer"
+        calls = self.called.get(id(layer), 1)
+        called = f" and calls it {calls} times or more" if calls > 1 else ""
         raise ModelFileError(f"{self.label} is refused: its layer {_layer_name(layer)!r} declares {article} {kind}"
-                             f"{_described(cfg)} ({why}): far larger than an MNIST model needs; refused before "
-                             f"loading so it cannot exhaust the server's memory.")
+                             f"{_described(cfg)}{called} ({why}): far larger than an MNIST model needs; refused "
+                             f"before loading so it cannot exhaust the server's memory.")
 
 
 def _flops(name: str, params: int, x: list[int], out: list[int]) -> int:
@@ -176,6 +212,34 @@ def _flops(name: str, params: int, x: list[int], out: list[int]) -> int:
     recurrent = re.fullmatch(r"(SimpleRNN|GRU|LSTM)", name) is not None
     positions = _prod(x[:-1]) if recurrent else _prod(out[:-1])
     return _prod([2, params, positions]) + _prod(out)
+
+
+def _inner_cost(name: str, cfg: dict, x: list[int]) -> tuple[int, int]:
+    """``(FLOPs, values)`` per image that a layer computes beyond its weights and its output: an attention
+    layer's score matrix (each query position against each key position, per head) and its projections."""
+    if name not in ("MultiHeadAttention", "GroupQueryAttention", "Attention", "AdditiveAttention"):
+        return 0, 0
+    positions = _prod(x[:-1])
+    if name == "MultiHeadAttention":
+        heads, key = _whole(cfg, "num_heads"), _whole(cfg, "key_dim")
+        value = _whole(cfg, "value_dim", key)
+    elif name == "GroupQueryAttention":
+        heads, key = _whole(cfg, "num_query_heads"), _whole(cfg, "head_dim")
+        value = key
+    else:
+        heads, key, value = 1, x[-1], x[-1]
+    attended = _attended(cfg.get("attention_axes"), x) if name == "MultiHeadAttention" else positions
+    scores = _prod([heads, positions, attended])
+    return _prod([scores, 2 * key + 2 * value + 1]), scores + _prod([positions, heads, 2 * key + value])
+
+
+def _attended(axes, x: list[int]) -> int:
+    """How many key positions each query position attends to: all but the batch and feature axes by default."""
+    if axes is None:
+        return _prod(x[:-1])
+    axes = axes if isinstance(axes, list) else [axes]
+    spots = {a if a < 0 else a - 1 for a in axes if isinstance(a, int) and not isinstance(a, bool)}
+    return _prod(x[i] for i in spots if -len(x) <= i < len(x))
 
 
 def _mega(flops: int) -> str:
@@ -202,11 +266,13 @@ def _number(n: int) -> str:
     return f"{n:,}" if n <= _HUGE else f"10^{len(str(n)) - 1}"  # a 4,000-digit number helps no reader
 
 
-def _in_call_order(layers: list[dict]) -> list[dict]:
-    """Functional layers with each after the layers it takes input from (Keras accepts any order)."""
-    names = {_layer_name(layer) for layer in layers}
-    waits = [{ref for node in _inbound(layer) for ref in node if ref in names} for layer in layers]
-    waiting_on: dict[str, list[int]] = {}
+def _calls_in_order(layers: list[dict]) -> list[tuple[dict, int, list[tuple[str, int]]]]:
+    """Every call of a functional model's layers, ``(layer, node index, the calls it takes input from)``,
+    each after the calls it takes input from (Keras accepts any order of layers)."""
+    calls = [(layer, k, refs) for layer in layers for k, refs in enumerate(_inbound(layer) or [[]])]
+    index = {(_layer_name(layer), k): i for i, (layer, k, _) in enumerate(calls)}
+    waits = [{ref for ref in refs if ref in index} for _, _, refs in calls]
+    waiting_on: dict[tuple[str, int], list[int]] = {}
     for i, refs in enumerate(waits):
         for ref in refs:
             waiting_on.setdefault(ref, []).append(i)
@@ -215,31 +281,32 @@ def _in_call_order(layers: list[dict]) -> list[dict]:
     while ready:
         i = ready.popleft()
         order.append(i)
-        for j in waiting_on.pop(_layer_name(layers[i]), []):
-            waits[j].discard(_layer_name(layers[i]))
+        me = (_layer_name(calls[i][0]), calls[i][1])
+        for j in waiting_on.pop(me, []):
+            waits[j].discard(me)
             if not waits[j]:
                 ready.append(j)
     done = set(order)  # a cycle or a missing layer: Keras refuses those, after building what it can
-    return [layers[i] for i in order] + [layer for i, layer in enumerate(layers) if i not in done]
+    return [calls[i] for i in order] + [call for i, call in enumerate(calls) if i not in done]
 
 
-def _inbound(layer: dict) -> list[list[str]]:
-    """For each call of a functional layer, the names of the layers whose outputs it takes."""
+def _inbound(layer: dict) -> list[list[tuple[str, int]]]:
+    """For each call of a functional layer, the ``(layer name, call index)`` of the outputs it takes."""
     nodes = layer.get("inbound_nodes")
     return [_tensor_refs(node) for node in nodes] if isinstance(nodes, list) else []
 
 
-def _tensor_refs(tree) -> list[str]:
-    """The layer names in every ``keras_history`` (or ``[name, node, tensor]`` list) in ``tree``, in order."""
+def _tensor_refs(tree) -> list[tuple[str, int]]:
+    """``(layer name, call index)`` from every ``keras_history`` (or ``[name, node, tensor]`` list) in ``tree``."""
     if isinstance(tree, dict):
         tensor = tree.get("config") if tree.get("class_name") == "__keras_tensor__" else None
         history = tensor.get("keras_history") if isinstance(tensor, dict) else None
         if isinstance(history, list) and history:
-            return [str(history[0])]
+            return [(str(history[0]), history[1] if len(history) > 1 and _is_whole(history[1]) else 0)]
         return [ref for value in tree.values() for ref in _tensor_refs(value)]
     if isinstance(tree, list):
         if len(tree) == 3 and isinstance(tree[0], str) and all(_is_whole(v) for v in tree[1:]):
-            return [tree[0]]
+            return [(tree[0], tree[1])]
         return [ref for value in tree for ref in _tensor_refs(value)]
     return []
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageFilter, ImageOps, UnidentifiedImageError
 
+from .png_chunks import ChunkCounts, count_chunks
+
 BOX = 20  # MNIST digits are fitted into a 20x20 box ...
 SIZE = 28  # ... inside a 28x28 image
 CENTRE = 14.0  # where MNIST's centres of mass lie, in pixel-index coordinates (measured on the train set)
@@ -40,6 +42,9 @@ UPLOAD_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "gif": "GIF", "bm
                   "tif": "TIFF", "tiff": "TIFF"}  # file name extension -> the format read
 UPLOAD_TYPES = tuple(UPLOAD_FORMATS)  # the extensions a file uploader should offer
 ACCEPTED = "PNG, JPEG, GIF, BMP, WEBP or TIFF"
+MAX_UPLOAD_CHUNKS = 4096  # a 10 MB PNG in libpng's 8 KB IDAT chunks is 1,280 of them
+MAX_UPLOAD_EXTRA_CHUNKS = 256  # chunks that are not image data: text, a colour profile, EXIF...
+MAX_UPLOAD_EXTRA_BYTES = 2 * 2**20  # their bytes together: a camera's EXIF and profile are tens of KB
 _WARNINGS_LOCK = threading.Lock()  # catch_warnings swaps global state: one thread at a time
 
 
@@ -115,6 +120,8 @@ def _read(data: bytes, name: str) -> Upload:
     """``read_upload`` without the byte limit."""
     if not data:
         raise ImageError(f"The file is empty. Upload a {ACCEPTED} image of one digit.")
+    if data.startswith(PNG_SIGNATURE):
+        _check_upload_chunks(data)
     with _open(data) as img:
         kind = _kind(img)
         notes = [*_name_notes(name, kind), *_frame_notes(img, kind)]
@@ -128,6 +135,17 @@ def _read(data: bytes, name: str) -> Upload:
         notes.append("Turned upright using the photo's orientation tag.")
     image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # a digit needs no more
     return Upload(image, tuple(notes))
+
+
+def _check_upload_chunks(data: bytes) -> None:
+    """Refuse a PNG upload made of far more chunks than a picture needs, before PIL reads any (it reads
+    every chunk before the image data as it opens the file)."""
+    counts = count_chunks(data, MAX_UPLOAD_CHUNKS, MAX_UPLOAD_EXTRA_CHUNKS, MAX_UPLOAD_EXTRA_BYTES)
+    if _over(counts, MAX_UPLOAD_CHUNKS, MAX_UPLOAD_EXTRA_CHUNKS, MAX_UPLOAD_EXTRA_BYTES):
+        raise ImageError(f"The PNG file is made of over {MAX_UPLOAD_CHUNKS:,} pieces, or over "
+                         f"{MAX_UPLOAD_EXTRA_CHUNKS} pieces ({MAX_UPLOAD_EXTRA_BYTES // 2**20} MB) that are not part "
+                         f"of the picture: far more than an image needs, so it was not read. Save it again from an "
+                         f"image editor, or take a screenshot of it.")
 
 
 def _open(data: bytes) -> Image.Image:
@@ -394,6 +412,11 @@ MAX_CANVAS_SIDE = 1280  # the 320 px canvas at a device pixel ratio of 4, the hi
 MAX_CANVAS_PNG_BYTES = 4 * 2**20  # a busy 1280x1280 drawing is a few hundred kB
 MAX_CANVAS_OBJECTS = 300  # strokes kept to redraw a drawing; a digit has a handful
 MAX_CANVAS_JSON_CHARS = 2 * 2**20  # those strokes as JSON; a digit's are tens of kB
+MAX_CANVAS_CHUNKS = 1024  # a browser writes image data in 8 KB IDAT chunks: 4 MB is 512 of them
+MAX_CANVAS_EXTRA_CHUNKS = 64  # chunks that are not image data (IHDR, IEND, a colour profile...); a browser writes a few
+MAX_CANVAS_EXTRA_BYTES = 64 * 2**10  # their bytes together
+_OTHER_FORMATS = {b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"RIFF": "WEBP", b"BM": "BMP", b"II*\x00": "TIFF",
+                  b"MM\x00*": "TIFF"}
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -409,7 +432,10 @@ def png_size(data: bytes) -> tuple[int, int]:
         ImageError: the bytes are not a PNG, or end before the size is declared.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)) or bytes(data[:8]) != PNG_SIGNATURE:
-        raise ImageError("This is not a PNG file (it does not start with the PNG signature).")
+        other = next((kind for magic, kind in _OTHER_FORMATS.items()
+                      if isinstance(data, (bytes, bytearray, memoryview)) and bytes(data[:len(magic)]) == magic), None)
+        raise ImageError(f"This is not a PNG file (it does not start with the PNG signature)"
+                         f"{f'; it is a {other} picture' if other else ''}.")
     if len(data) < 24 or bytes(data[12:16]) != b"IHDR":
         raise ImageError("This PNG file is cut short or damaged: its header (IHDR) is missing.")
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
@@ -433,7 +459,8 @@ def decode_canvas(data_url: str | None) -> np.ndarray | None:
 
     Raises:
         ImageError: not a PNG data URL, over MAX_CANVAS_PNG_BYTES, larger than
-            MAX_CANVAS_SIDE on a side, or damaged.
+            MAX_CANVAS_SIDE on a side, not 8 bits per channel, too many chunks (``check_png_chunks``)
+            or damaged.
     """
     if data_url is None:
         return None
@@ -448,12 +475,49 @@ def decode_canvas(data_url: str | None) -> np.ndarray | None:
         raise ImageError(f"The drawing arrived as {width}x{height} pixels, larger than the canvas can be "
                          f"({MAX_CANVAS_SIDE}x{MAX_CANVAS_SIDE} at most), so it was not read. Clear and draw again.")
     data = _unbase64(data_url[start:])
+    check_png_chunks(data)
     try:
         with _quiet(), Image.open(io.BytesIO(data), formats=("PNG",)) as img:
             img.load()
             return np.asarray(img.convert("RGBA"))
     except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise ImageError("The drawing arrived damaged, so it was not read. Clear and draw again.") from err
+        raise _damaged_drawing() from err
+
+
+def check_png_chunks(data: bytes) -> None:
+    """Refuse a canvas PNG whose decoding would cost more than its size says, from its chunk headers alone.
+
+    Thousands of empty or text chunks make a small file slow to decode; a 16-bit PNG is not
+    what a canvas sends. Only the 8-byte header of each chunk is read, and at most
+    MAX_CANVAS_CHUNKS of them: nothing is decompressed.
+
+    Raises:
+        ImageError: not a PNG, not 8 bits per channel, more than MAX_CANVAS_CHUNKS chunks,
+            more than MAX_CANVAS_EXTRA_CHUNKS or MAX_CANVAS_EXTRA_BYTES that are not image data
+            (IDAT), or cut short.
+    """
+    png_size(data)
+    if len(data) < 33:  # the signature and a whole IHDR chunk
+        raise _damaged_drawing()
+    if data[24] != 8:
+        raise ImageError(f"The drawing arrived as a PNG of {data[24]} bits per channel; the canvas sends 8, so it "
+                         f"was not read. Clear and draw again.")
+    counts = count_chunks(data, MAX_CANVAS_CHUNKS, MAX_CANVAS_EXTRA_CHUNKS, MAX_CANVAS_EXTRA_BYTES)
+    if _over(counts, MAX_CANVAS_CHUNKS, MAX_CANVAS_EXTRA_CHUNKS, MAX_CANVAS_EXTRA_BYTES):
+        raise ImageError(f"The drawing arrived in over {MAX_CANVAS_CHUNKS} pieces, or over "
+                         f"{MAX_CANVAS_EXTRA_CHUNKS} pieces ({MAX_CANVAS_EXTRA_BYTES // 2**10} KB) that are not "
+                         f"part of the picture, far more than the canvas makes, so it was not read. Clear and "
+                         f"draw again.")
+    if not counts.complete:
+        raise _damaged_drawing()
+
+
+def _over(counts: ChunkCounts, chunks: int, extra_chunks: int, extra_bytes: int) -> bool:
+    return counts.chunks > chunks or counts.extra_chunks > extra_chunks or counts.extra_bytes > extra_bytes
+
+
+def _damaged_drawing() -> ImageError:
+    return ImageError("The drawing arrived damaged, so it was not read. Clear and draw again.")
 
 
 def _unbase64(text: str) -> bytes:

@@ -11,7 +11,6 @@ import platform
 import re
 import tempfile
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,9 @@ from .model_files import MAX_MODEL_BYTES as MAX_MODEL_BYTES
 from .model_files import MAX_UNPACKED_BYTES as MAX_UNPACKED_BYTES
 from .model_files import ModelFileError, check_archive, check_size
 from .model_files import check_model_file as check_model_file
+from .model_names import MAX_NAME_BYTES as MAX_NAME_BYTES  # re-exported: callers import these from storage
+from .model_names import MAX_NAME_CHARS, check_no_badge, check_readable, look_alike
+from .model_names import sanitize_model_name as sanitize_model_name
 from .network import INPUT_SHAPE, NUM_CLASSES
 from .probe import probe_model
 
@@ -39,7 +41,6 @@ PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 PRETRAINED_MODEL = PRETRAINED_DIR / "classic.keras"  # the default: listing 5.1's convnet
 PRETRAINED_DENSE = PRETRAINED_DIR / "dense.keras"  # a dense network of about the convnet's size, to compare
 BUNDLED_MODELS = (PRETRAINED_MODEL, PRETRAINED_DENSE)  # shipped with the app, in the picker's order
-MAX_NAME_CHARS = 60  # a model name's length
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # mkstemp's .<stem>.<8 random characters>.tmp<suffix>
 
 
@@ -263,40 +264,6 @@ def model_digest(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-_UNFIT = re.compile(r'[/\\:*?"<>|.\x00-\x1f\x7f]+')  # unfit for a file name (the dot: see below)
-_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10))}
-MAX_NAME_BYTES = 180  # room for the longest "<name>.<sidecar>" and temp files within 255 bytes
-
-
-def sanitize_model_name(text: str) -> str:
-    """A model's file stem from the name a person typed or a browser sent: the readable name,
-    with only what a file name cannot hold replaced.
-
-    Args:
-        text: a name or file name, e.g. ``"run 1/2"``, ``"tiny <i>net</i>"`` or ``"my model (v2).keras"``.
-
-    Returns:
-        The name without ``.keras``, each run of characters a file name cannot hold (``/ \\ : * ? " < > |``,
-        control characters, and the dot, which parts a model from its card and other files)
-        made one ``-`` between two kept characters and dropped beside a space or at either
-        end; spaces collapsed; at most 60 characters and 180 bytes; never empty (``"model"``)
-        nor a name Windows reserves: ``"run 1-2"``, ``"tiny i-net-i"``, ``"my model (v2)"``.
-    """
-    name = " ".join(unicodedata.normalize("NFC", text).split())  # tabs and new lines too: one space
-    name = _UNFIT.sub(lambda m: "-" if _between_kept(m) else " ", re.sub(r"\.keras$", "", name, flags=re.IGNORECASE))
-    name = " ".join(name.split())
-    while len(name) > MAX_NAME_CHARS or len(name.encode()) > MAX_NAME_BYTES:
-        name = name[:-1]
-    name = name.strip(" -") or "model"
-    return f"{name}-model" if name.upper() in _RESERVED else name
-
-
-def _between_kept(match: re.Match) -> bool:
-    """Whether a run of unfit characters has a kept, non-space character on both sides."""
-    text, start, end = match.string, match.start(), match.end()
-    return start > 0 and end < len(text) and not text[start - 1].isspace() and not text[end].isspace()
-
-
 def stage_upload(data: bytes, original_name: str, folder: str | os.PathLike) -> tuple[Path, ModelCost]:
     """An upload written to a hidden file in ``folder`` once its bytes pass every check that needs no Keras.
 
@@ -308,10 +275,12 @@ def stage_upload(data: bytes, original_name: str, folder: str | os.PathLike) -> 
 
     Raises:
         ModelFileError: the upload is empty, too large, damaged, unsafe or too costly (see
-            ``check_model_file``) or cannot be written; nothing is left in ``folder`` then.
+            ``check_model_file``), its name is refused (``check_name``) or it cannot be written;
+            nothing is left in ``folder`` then.
     """
     label = original_name.replace("\\", "/").rsplit("/", 1)[-1] or "the uploaded file"
     check_size(label, len(data))
+    check_name(label)
     try:
         staged = _write_upload(Path(folder), data)
     except OSError as err:
@@ -338,11 +307,12 @@ def import_model(data: bytes, original_name: str, folder: str | os.PathLike,
         the name is taken, so an existing model is never replaced.
 
     Raises:
-        ModelFileError: the upload is empty, too large, damaged, unsafe, not an MNIST model
-            or cannot be written; ``folder`` is then left as it was.
+        ModelFileError: the upload is empty, too large, damaged, unsafe, not an MNIST model,
+            its name is refused (``check_name``) or it cannot be written; ``folder`` is then left as it was.
     """
     label = original_name.replace("\\", "/").rsplit("/", 1)[-1] or "the uploaded file"
     check_size(label, len(data))
+    check_name(label)
     folder = Path(folder)
     try:
         tmp = _write_upload(folder, data)
@@ -388,7 +358,7 @@ def _link_at_free_name(tmp: Path, wanted: Path) -> Path:
     for n in itertools.count(1):
         stem = wanted.stem if n == 1 else f"{wanted.stem[:MAX_NAME_CHARS - len(str(n)) - 1]}-{n}"
         target = wanted.with_name(f"{stem}.keras")
-        if _name_taken(wanted.parent, stem):
+        if _name_taken(wanted.parent, stem) is not None:
             continue
         try:
             os.link(tmp, target)  # unlike os.replace, fails if another upload took the name meanwhile
@@ -397,9 +367,27 @@ def _link_at_free_name(tmp: Path, wanted: Path) -> Path:
         return target
 
 
-def _name_taken(folder: Path, stem: str) -> bool:
-    """True if ``stem`` is a bundled model's name or any file in ``folder`` is ``<stem>.<something>``."""
-    return stem in {p.stem for p in BUNDLED_MODELS} or any(p.name.startswith(f"{stem}.") for p in folder.iterdir())
+def check_name(text: str) -> str:
+    """The model name ``text`` gives (``sanitize_model_name``), once it reads unambiguously.
+
+    Raises:
+        ModelFileError: ``text`` holds characters that do not read as themselves (right-to-left,
+            zero-width, Cyrillic or Greek look-alikes, emoji...) or claims the bundled models' badge.
+    """
+    check_readable(text)
+    stem = sanitize_model_name(text)
+    check_no_badge(stem, [p.stem for p in BUNDLED_MODELS])
+    return stem
+
+
+def _name_taken(folder: Path, stem: str, own: str | None = None) -> str | None:
+    """The name ``stem`` could pass for: a bundled model's, or one of ``folder``'s models or files
+    (``<stem>.<something>``) other than the model ``own``; None when it is free."""
+    if any(p.name.startswith(f"{stem}.") for p in folder.iterdir()):
+        return stem
+    names = [p.stem for p in BUNDLED_MODELS]
+    names += [p.stem for p in folder.glob("*.keras") if not p.name.startswith(".") and p.stem != own]
+    return look_alike(stem, names)
 
 
 def rename_model(path: str | os.PathLike, new_name: str) -> Path:
@@ -407,22 +395,26 @@ def rename_model(path: str | os.PathLike, new_name: str) -> Path:
 
     Args:
         path: the model's ``.keras`` file; the bundled model cannot be renamed.
-        new_name: the new name; sanitized like an upload's (see ``sanitize_model_name``),
-            so the model stays in its folder.
+        new_name: the new name; checked and sanitized like an upload's (see ``check_name``),
+            so the model stays in its folder and cannot pass for another.
 
     Returns:
         The model's new path (the same path when the sanitized name is unchanged).
 
     Raises:
-        ModelFileError: the model is bundled or missing, the new name is taken, or the
-            folder cannot be written.
+        ModelFileError: the model is bundled or missing, the new name is refused (``check_name``),
+            taken or looks like another model's, or the folder cannot be written.
     """
     path = _user_model(path)
-    stem = sanitize_model_name(new_name)
+    stem = check_name(new_name)
     if stem == path.stem:
         return path
     taken = ModelFileError(f"A model named {stem!r} already exists; choose another name.")
-    if _name_taken(path.parent, stem):
+    other = _name_taken(path.parent, stem, own=path.stem)
+    if other is not None and other != stem:
+        raise ModelFileError(f"{stem!r} looks like the model {other!r} in the picker; choose a name that reads "
+                             f"differently.")
+    if other is not None:
         raise taken
     sidecars = _sidecars(path)
     target = path.with_name(f"{stem}.keras")

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from .worker import PRIORITY as PRIORITY  # re-exported: classroom.finetune_worker imports it from here
-from .worker import Emit, serve
+from .worker import Emit, failure, serve, warm_tensorflow
 
 BATCH_EVERY_S = 0.25  # how often batch progress is reported
 CURVE_POINTS_PER_EPOCH = 20  # how often the live curves get a point
@@ -126,14 +126,14 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
         return {"event": "failed", "message": f"The model could not be saved ({err.strerror or err})."
                                               f" The previous models are untouched."}
     except Exception as err:  # the outcome must always reach the server as a sentence
-        return {"event": "failed", "message": f"Training failed: {type(err).__name__}: {err}"}
+        return failure(err, "Training")
     return {"event": "done", "model_path": str(path), "test_accuracy": result.test_accuracy,
             "stop_too_late": cancel.is_set(),
             "message": f"Test accuracy {result.test_accuracy:.2%}. Saved as {path.name}."}
 
 
 def main() -> None:
-    serve(run_job)
+    serve(run_job, warm_up=warm_tensorflow)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
 - ``explain``: Grad-CAM, occlusion, integrated gradients; ``knockout``: units switched off.
 - ``evaluation``: the 10,000 test digits' answers; ``familiarity``: whether a drawing looks
   like the digits a model learnt from.
+- ``prepare`` (and its worker): everything above computed once per model before it is offered;
+  ``measured_cost``: its forward and gradient passes timed against the bundled model's.
 
 Built on ``mnist_model.engine``; knows nothing of ``mnist_model.figures``.
 """

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from ..engine.worker import Emit, serve
+from ..engine.worker import Emit, failure, serve, warm_tensorflow
 
 
 def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
@@ -48,13 +48,13 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
     except ValueError as err:  # bad sizes or plan, or MNIST missing or unreadable (DataError)
         return {"event": "failed", "message": str(err)}
     except Exception as err:  # the outcome must always reach the server as a sentence
-        return {"event": "failed", "message": f"The run failed: {type(err).__name__}: {err}"}
+        return failure(err, "The run")
     return {"event": "done", "runs": [dataclasses.asdict(run) for run in results.runs],
             "message": f"Both networks trained on {live.sizes[0]:,} images in {results.seconds:.0f} s."}
 
 
 def main() -> None:
-    serve(run_job)
+    serve(run_job, warm_up=warm_tensorflow)
 
 
 if __name__ == "__main__":

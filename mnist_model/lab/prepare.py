@@ -19,6 +19,7 @@ from ..engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL, load_model, mar
 from .evaluation import load_or_compute_evaluation
 from .familiarity import load_or_fit_familiarity
 from .inspection import conv_layer_names, load_or_compute_patterns
+from .measured_cost import check_measured_cost
 from .shift import SHIFTS, load_or_compute_shift_curves
 from .top_patches import load_or_compute_top_patches
 
@@ -42,16 +43,19 @@ def prepare_model(path: str | Path, on_progress: Progress | None = None) -> dict
         on_progress: called with (fraction done, what is being done).
 
     Returns:
-        The ready mark: the file's SHA-256 and the seconds each step took.
+        The ready mark: the file's SHA-256, the seconds each step took and the measured passes.
 
     Raises:
-        ModelFileError: the file fails a check or its test batch (see ``load_model``).
+        ModelFileError: the file fails a check or its test batch (see ``load_model``), or its passes
+            cost more than a multiple of the bundled model's (``measured_cost``).
         DataError: MNIST cannot be read.
     """
     path = Path(path)
     report = on_progress or (lambda done, what: None)
     report(0.0, "loading and checking the model")
     model = load_model(path)
+    report(0.0, "timing a forward and a gradient pass")
+    cost = check_measured_cost(path.name, model, load_model(PRETRAINED_MODEL))
     flops = check_archive(path, path.name).flops
     digits = int(min(10_000, max(MIN_SHIFT_DIGITS, SHIFT_FLOPS / (len(SHIFTS) * flops))))
     convolutional = bool(conv_layer_names(model))
@@ -71,4 +75,5 @@ def prepare_model(path: str | Path, on_progress: Progress | None = None) -> dict
         seconds[name] = round(time.monotonic() - start, 2)
         done += share
     report(1.0, "done")
-    return mark_ready(path, model_digest(path), {"seconds": seconds})
+    return mark_ready(path, model_digest(path), {"seconds": seconds, "pass_ms": round(cost.ms, 1),
+                                                 "bundled_pass_ms": round(cost.bundled_ms, 1)})

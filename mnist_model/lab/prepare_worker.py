@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from ..engine.errors import ModelFileError
-from ..engine.worker import Emit, serve
+from ..engine.worker import Emit, failure, serve, warm_tensorflow
 
 
 def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
@@ -46,7 +46,7 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
             delete_model(path)  # refused after it was published: nobody saw it (it was never marked ready)
         return {"event": "failed", "message": str(err)}
     except Exception as err:  # the outcome must always reach the server as a sentence
-        return {"event": "failed", "message": f"Preparing the model failed: {type(err).__name__}: {err}"}
+        return failure(err, "Preparing the model")
     finally:
         if "upload" in request:
             Path(request["upload"]).unlink(missing_ok=True)
@@ -54,7 +54,7 @@ def run_job(request: dict, emit: Emit, cancel: threading.Event) -> dict:
 
 
 def main() -> None:
-    serve(run_job)
+    serve(run_job, warm_up=warm_tensorflow)
 
 
 if __name__ == "__main__":

@@ -389,6 +389,48 @@ def test_a_functional_model_is_bounded_whatever_order_its_layers_are_listed_in(t
         check_layer_sizes("f.keras", config)
 
 
+def test_every_call_of_a_shared_layer_costs_and_its_weights_count_once_by_hand(tmp_path):
+    image = keras.Input((28, 28, 1))
+    rows = keras.layers.Reshape((28, 28), name="rows")(image)  # 28 positions of 28 values
+    shared = keras.layers.Dense(28, name="shared")
+    x = shared(shared(shared(rows)))
+    model = keras.Model(image, keras.layers.Dense(10, name="out")(keras.layers.Flatten(name="flat")(x)))
+    model.save(tmp_path / "shared.keras")
+    cost = check_layer_sizes("shared.keras", _config_of(tmp_path / "shared.keras"))
+    dense = 28 * 28 + 28  # weights and biases
+    assert cost.params == model.count_params() == dense + (784 + 1) * 10
+    per_call = 2 * dense * 28 + 784  # each weight once per row, a multiply and an add; one value per output
+    reshape = flatten = 784
+    model_output = 10  # the model itself counts as a layer giving its 10 values
+    assert cost.flops == 784 + reshape + 3 * per_call + flatten + (2 * 785 * 10 + 10) + model_output  # input's 784 too
+    assert cost.calls == 8 and cost.layers == 6  # the model, input, rows, shared x3, flat, out: shared is one layer
+
+
+def test_two_layers_under_one_name_are_both_weighed(tmp_path):
+    image = keras.Input((28, 28, 1))
+    model = keras.Model(image, keras.layers.Dense(10, name="out")(keras.layers.Flatten(name="flat")(image)))
+    model.save(tmp_path / "twin.keras")
+    config = _config_of(tmp_path / "twin.keras")
+    twin = json.loads(json.dumps(next(lr for lr in config["config"]["layers"] if lr["name"] == "out")))
+    twin["config"]["units"] = 10**6  # Keras would build it before it noticed the name is taken
+    config["config"]["layers"].append(twin)
+    with pytest.raises(ModelFileError, match=r"its layer 'out' declares a Dense layer of 1,000,000 units \(up to "
+                                             r"[\d,]+ weights in all"):
+        check_layer_sizes("twin.keras", config)
+
+
+def test_attention_counts_its_score_matrix_by_hand(tmp_path):
+    image = keras.Input((28, 28, 1))
+    rows = keras.layers.Reshape((28, 28), name="rows")(image)
+    mixed = keras.layers.MultiHeadAttention(2, 8, name="mha")(rows, rows)
+    model = keras.Model(image, keras.layers.Dense(10, name="out")(keras.layers.Flatten(name="flat")(mixed)))
+    model.save(tmp_path / "mha.keras")
+    cost = check_layer_sizes("mha.keras", _config_of(tmp_path / "mha.keras"))
+    scores = 2 * 28 * 28  # per head, each of 28 query rows against each of 28 key rows
+    projections = 28 * 2 * (8 + 8 + 8)  # query, key and value, per head
+    assert cost.activations == 784 + 784 + (784 + scores + projections) + 784 + 10 + 10  # the model's own 10 last
+
+
 def test_an_upload_lands_with_its_card_under_a_new_unique_name(good, user_folder):
     data = good.read_bytes()
     first = import_model(data, "My Model!.keras", user_folder, uploaded_by="ann")

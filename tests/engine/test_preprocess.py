@@ -1,4 +1,5 @@
 import io
+import re
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from mnist_model.engine.preprocess import (
     doubts,
     load_image,
     png_size,
+    read_upload,
 )
 
 SEVEN = [(60, 50), (220, 50), (120, 250)]
@@ -315,6 +317,75 @@ def test_a_forged_huge_canvas_picture_is_refused_unread_with_little_memory():
 def test_a_canvas_message_that_is_not_a_sane_png_is_refused_with_a_sentence(url, message):
     with pytest.raises(ImageError, match=message):
         decode_canvas(url)
+
+
+def png_chunk(kind: bytes, body: bytes = b"") -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def with_chunks(png: bytes, *chunks: bytes) -> bytes:
+    """``png`` with ``chunks`` inserted right after its IHDR."""
+    return png[:33] + b"".join(chunks) + png[33:]
+
+
+def sixteen_bit_png() -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.zeros((320, 320), np.uint16)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def jpeg_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.zeros((320, 320, 3), np.uint8)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+FLOOD = "over 1024 pieces, or over 64 pieces (64 KB) that are not part of the picture"
+
+
+@pytest.mark.parametrize("png, message", [
+    (with_chunks(canvas_png(), *[png_chunk(b"tEXt", b"k\x00v")] * 200_000), FLOOD),  # 0.46 s to decode, once
+    (with_chunks(canvas_png(), *[png_chunk(b"zzZz")] * 300_000), FLOOD),  # empty private chunks: 0.7 s
+    (with_chunks(canvas_png(), *[png_chunk(b"IDAT")] * 300_000), FLOOD),  # empty image data, just as slow
+    (with_chunks(canvas_png(), *[png_chunk(b"tEXt", b"k\x00v")] * 65), FLOOD),
+    (with_chunks(canvas_png(), png_chunk(b"iTXt", bytes(65 * 2**10))), FLOOD),  # one large chunk that is not image
+    (sixteen_bit_png(), "a PNG of 16 bits per channel; the canvas sends 8"),
+    (jpeg_bytes(), "not a PNG file (it does not start with the PNG signature); it is a JPEG picture"),
+    (b"GIF89a" + bytes(60), "it is a GIF picture"),
+    (canvas_png()[:33] + png_chunk(b"IDAT", bytes(10))[:-6], "arrived damaged"),  # no IEND: cut short
+    (canvas_png()[:30], "arrived damaged"),
+])
+def test_a_canvas_png_costlier_than_its_size_says_is_refused_before_decoding(monkeypatch, png, message):
+    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("decoded"))
+    with pytest.raises(ImageError, match=re.escape(message)):
+        decode_canvas(data_url(png))
+
+
+def test_a_few_ordinary_chunks_that_are_not_image_data_are_fine():
+    png = with_chunks(canvas_png(), png_chunk(b"sRGB", b"\x00"), png_chunk(b"tEXt", b"Software\x00a browser"))
+    assert np.array_equal(decode_canvas(data_url(png)), decode_canvas(data_url(canvas_png())))
+
+
+UPLOAD_FLOOD = "The PNG file is made of over 4,096 pieces, or over 256 pieces (2 MB) that are not part of the picture"
+
+
+@pytest.mark.parametrize("png", [
+    with_chunks(canvas_png(), *[png_chunk(b"tEXt", b"k\x00v")] * 300_000),  # PIL reads each as it opens the file
+    with_chunks(canvas_png(), *[png_chunk(b"IDAT")] * 5_000),
+    with_chunks(canvas_png(), *[png_chunk(b"zTXt", bytes(2**16))] * 40),
+], ids=["text flood", "empty image data", "2.5 MB of text"])
+def test_a_png_upload_made_of_a_flood_of_chunks_is_refused_before_pil_opens_it(monkeypatch, png):
+    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("opened"))
+    with pytest.raises(ImageError, match=re.escape(UPLOAD_FLOOD)):
+        read_upload(png, "digit.png")
+
+
+def test_a_png_upload_with_a_profile_and_some_text_is_read():
+    png = with_chunks(canvas_png(), png_chunk(b"iCCP", bytes(3000)), *[png_chunk(b"tEXt", b"k\x00v")] * 20)
+    assert read_upload(png, "digit.png").image.size == read_upload(canvas_png(), "digit.png").image.size
 
 
 def test_a_canvas_png_cut_after_its_header_is_damaged_not_a_crash():
