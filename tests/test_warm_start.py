@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+import urllib.request
 
 from browser_support import ROOT, free_port, wait_healthy
 from streamlit.testing.v1 import AppTest
@@ -29,6 +30,8 @@ def test_the_server_warms_before_any_browser_connects():
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc, 120)  # the server answers while it warms
         assert warm.wait(180), "".join(lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{warm_start.READY_PATH}", timeout=10) as ready:
+            assert ready.status == 200  # what the balancer asks before it sends students here
     finally:
         proc.terminate()
         proc.wait(10)
@@ -50,3 +53,18 @@ def test_streamlit_run_finds_the_app_that_warms():
 
     found = discover_asgi_app(ROOT / "app.py")
     assert found.is_asgi_app and found.import_string == "app:app"
+
+
+def test_ready_answers_503_until_the_server_is_warm():
+    import asyncio
+
+    was_warm = warm_start.WARM.is_set()
+    try:
+        warm_start.WARM.clear()
+        waiting = asyncio.run(warm_start.ready(None))
+        assert waiting.status_code == 503 and waiting.headers["Retry-After"] == "2"
+        warm_start.WARM.set()
+        assert asyncio.run(warm_start.ready(None)).status_code == 200
+    finally:
+        if not was_warm:
+            warm_start.WARM.clear()

@@ -110,9 +110,19 @@ def where_phones_go(address: JoinAddress) -> None:
         st.warning(f"This server runs in a container, so {host} may be the container's own address, which phones "
                    f"cannot reach. If they cannot join, set {PUBLIC_URL_ENV} to this computer's address and port.")
     listens = config.get_option("server.address") or ""
-    if address.source == "network" and listens not in ("", "0.0.0.0", "::") and is_loopback(listens):
+    if address.source == "network" and _behind_a_proxy():
+        st.warning(f"This page came through a proxy or balancer, so {host} is this server's own address, which "
+                   f"phones may not reach. Set {PUBLIC_URL_ENV} on every server to the address phones open (the "
+                   f"balancer's), as deploy/README.md says.")
+    elif address.source == "network" and listens not in ("", "0.0.0.0", "::") and is_loopback(listens):
         st.warning(f"This server only listens on this computer (server.address is {listens}), so phones cannot "
                    f"reach {host}. Restart it with `--server.address 0.0.0.0`.")
+
+
+def _behind_a_proxy() -> bool:
+    """Whether this page's request came through a proxy or balancer (it says whom it forwarded)."""
+    headers = st.context.headers or {}
+    return any(headers.get(name) for name in ("X-Forwarded-For", "Forwarded"))
 
 
 def join_panel(info: classroom.ClassInfo, link: str) -> None:
