@@ -177,3 +177,19 @@ def test_a_preparation_within_its_memory_cap_succeeds_and_the_cap_holds(tmp_path
     assert is_ready(path, model_digest(path))
     mark = json.loads(path.with_suffix(".ready.json").read_text())
     assert min(mark["pass_ms"], mark["bundled_pass_ms"]) > 0  # its passes were timed against the bundled model's
+
+
+def test_the_teachers_models_go_before_uploads_and_everyone_sees_their_place(tmp_path, good_bytes, monkeypatch):
+    """Nothing runs here (the worker is held back), so the queue stands still and can be read."""
+    monkeypatch.setattr(ModelPreparer, "_next", lambda self: None)
+    preparer = ModelPreparer()
+    paths = {name: tmp_path / f"{name}.keras" for name in ("upload-1", "upload-2", "trained")}
+    for path in paths.values():
+        path.write_bytes(good_bytes)
+    keys = {name: preparer.prepare(path).key for name, path in paths.items() if name != "trained"}
+    keys["trained"] = preparer.prepare(paths["trained"], first=True).key  # what a training or fine-tune waits on
+    assert [preparer.place(keys[name]) for name in ("trained", "upload-1", "upload-2")] == [1, 2, 3]
+    assert preparer.in_line(keys["upload-2"]) == "3rd in line" and preparer.in_line(keys["trained"]) == "next in line"
+    preparer.prepare(paths["upload-2"], first=True)  # a teacher's job asks for a model already waiting: it moves up
+    assert [preparer.place(keys[name]) for name in ("trained", "upload-2", "upload-1")] == [1, 2, 3]
+    assert preparer.place("not queued") is None and preparer.in_line("not queued") == ""

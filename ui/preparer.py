@@ -45,6 +45,7 @@ BASE_SECONDS = 300  # a preparation's time limit: the bundled convnet takes abou
 SECONDS_PER_MFLOP = 6  # ... plus this much per MFLOP a model needs per image (200 MFLOP at most)
 MEMORY_BYTES = int(1.5 * 2**30)  # the bundled convnet's preparation peaks at about 1.0 GB
 KEPT = 64  # finished preparations remembered (their messages, for the sessions that wait on them)
+TEACHERS, STUDENTS = 0, 1  # the queue's two lanes: a training's or fine-tune's model goes before any upload
 
 
 @contextlib.contextmanager
@@ -87,12 +88,16 @@ class ModelPreparer:
     def __init__(self, limits: Limits | None = None):
         self._lock = threading.Lock()
         self._jobs: dict[str, Preparation] = {}
-        self._queue: deque[tuple[str, dict, Limits]] = deque()
+        self._lanes: tuple[deque, deque] = (deque(), deque())  # (key, request, limits); first come, first served
         self._busy = False
         self._limits = limits
 
-    def prepare(self, path: str | Path) -> Preparation:
-        """Queue the model at ``path`` unless it is queued, running, or failed on this very file."""
+    def prepare(self, path: str | Path, first: bool = False) -> Preparation:
+        """Queue the model at ``path`` unless it is queued, running, or failed on this very file.
+
+        ``first``: a model the teacher's jobs made (a training, a class fine-tune) goes before the uploads
+        waiting, and moves up if it was already queued behind them.
+        """
         key, path = str(path), Path(path)
         try:
             mtime = path.stat().st_mtime
@@ -101,6 +106,8 @@ class ModelPreparer:
         with self._lock:
             known = self._jobs.get(key)
             if known is not None and (known.active or (known.status == "failed" and known.mtime == mtime)):
+                if first:
+                    self._move_up(key)
                 return known
         job = Preparation(key, path=key, name=path.stem, mtime=mtime)
         try:
@@ -110,7 +117,7 @@ class ModelPreparer:
             cost = check_isolated(path, path.name)  # hostile bytes fail here, outside the server
         except (ModelFileError, OSError) as err:
             return self._record(replace(job, status="failed", message=str(err)))
-        return self._enqueue(job, {"path": key}, cost.flops)
+        return self._enqueue(job, {"path": key}, cost.flops, TEACHERS if first else STUDENTS)
 
     def upload(self, staged: Path, name: str, folder: Path, uploaded_by: str | None, flops: int) -> Preparation:
         """Queue an upload already checked from its bytes (``storage.stage_upload``: ``staged`` is a hidden
@@ -122,6 +129,22 @@ class ModelPreparer:
         with self._lock:
             return self._jobs.get(key)
 
+    def in_line(self, key: str) -> str:
+        """Where ``key`` waits, for people: "next in line", "3rd in line"; "" when it is not waiting."""
+        place = self.place(key)
+        if place is None:
+            return ""
+        if place == 1:
+            return "next in line"
+        suffix = "th" if 10 <= place % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(place % 10, "th")
+        return f"{place}{suffix} in line"
+
+    def place(self, key: str) -> int | None:
+        """Where ``key`` waits: 1 when it is next, None when it is not waiting (running, done, unknown)."""
+        with self._lock:
+            waiting = [queued for lane in self._lanes for queued, _, _ in lane]
+        return waiting.index(key) + 1 if key in waiting else None
+
     def active(self) -> list[Preparation]:
         """The preparations queued or running, oldest first."""
         with self._lock:
@@ -132,8 +155,9 @@ class ModelPreparer:
             return [job for job in self._jobs.values() if job.status == "failed"]
 
     def wait(self, path: str | Path, poll_s: float = 0.5) -> Preparation | None:
-        """Queue the model at ``path`` and block until its preparation ends (for a job's follower thread)."""
-        key = self.prepare(path).key
+        """Queue the model at ``path`` ahead of uploads and block until its preparation ends (for a training's or
+        fine-tune's follower thread: the teacher's jobs never wait behind students' uploads)."""
+        key = self.prepare(path, first=True).key
         job = self.state(key)
         while job is not None and job.active:
             time.sleep(poll_s)
@@ -146,13 +170,21 @@ class ModelPreparer:
             if key in self._jobs and not self._jobs[key].active:
                 del self._jobs[key]
 
-    def _enqueue(self, job: Preparation, request: dict, flops: int) -> Preparation:
+    def _enqueue(self, job: Preparation, request: dict, flops: int, lane: int = STUDENTS) -> Preparation:
         limits = self._limits or Limits(BASE_SECONDS + SECONDS_PER_MFLOP * flops / 1e6, MEMORY_BYTES)
         with self._lock:
             self._jobs[job.key] = job
-            self._queue.append((job.key, request, limits))
+            self._lanes[lane].append((job.key, request, limits))
         self._next()
         return job
+
+    def _move_up(self, key: str) -> None:
+        """Move a waiting ``key`` to the teachers' lane (the lock is held)."""
+        students = self._lanes[STUDENTS]
+        found = next((item for item in students if item[0] == key), None)
+        if found is not None:
+            students.remove(found)
+            self._lanes[TEACHERS].append(found)
 
     def _record(self, job: Preparation) -> Preparation:
         with self._lock:
@@ -166,9 +198,10 @@ class ModelPreparer:
 
     def _next(self) -> None:
         with self._lock:
-            if self._busy or not self._queue:
+            lane = next((lane for lane in self._lanes if lane), None)
+            if self._busy or lane is None:
                 return
-            key, request, limits = self._queue.popleft()
+            key, request, limits = lane.popleft()
             self._busy = True
             self._jobs[key] = replace(self._jobs[key], status="running", what="starting")
         threading.Thread(target=self._run, args=(key, request, limits), name="preparation", daemon=True).start()

@@ -174,7 +174,8 @@ def _preparations() -> None:
     preparer = resources.preparer()
     for job in preparer.active():
         text = f"Preparing **{plain(job.name)}** for the lab: {plain(job.what)}"
-        st.progress(job.done, text=text if job.status == "running" else f"**{plain(job.name)}** waits to be checked")
+        waits = f"**{plain(job.name)}** waits to be checked, {preparer.in_line(job.key)}"
+        st.progress(job.done, text=text if job.status == "running" else waits)
     mine = preparer.state(st.session_state.get(_UPLOADING, ""))
     if mine is not None and not mine.active:
         del st.session_state[_UPLOADING]
