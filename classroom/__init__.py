@@ -35,12 +35,14 @@ from .store import (
     find_class,
     image_to_uint8,
     join,
+    keep_draft,
     list_classes,
     normalize_code,
     rejoin,
     send_drawing,
     send_key,
     sent_drawing_id,
+    unsent_draft,
     withdraw,
 )
 from .summary import (
@@ -61,7 +63,8 @@ __all__ = [
     "DrawingRecord", "Lease", "RateLimited", "Store", "StoreLease", "UnknownStudent", "acquire_job_lease",
     "check_teacher_password", "check_teacher_token", "class_drawings", "class_summary", "clean_text", "close_class",
     "connect", "create_class", "default_url", "describe_owner", "drawing", "drawing_arrays", "export_csv",
-    "export_npz", "find_class", "image_to_uint8", "job_lease", "join", "list_classes", "normalize_code", "owner_id",
-    "rejoin", "release_all", "release_job_lease", "renew_job_lease", "running_class", "send_drawing", "send_key",
-    "sent_drawing_id", "student_drawings", "student_numbers", "teacher_token", "withdraw", "writer_key",
+    "export_npz", "find_class", "image_to_uint8", "job_lease", "join", "keep_draft", "list_classes",
+    "normalize_code", "owner_id", "rejoin", "release_all", "release_job_lease", "renew_job_lease", "running_class",
+    "send_drawing", "send_key", "sent_drawing_id", "student_drawings", "student_numbers", "teacher_token",
+    "unsent_draft", "withdraw", "writer_key",
 ]

@@ -1,4 +1,4 @@
-"""The class store's schema: classes, students, their drawings, rate-limit attempts, job leases, secrets.
+"""The class store's schema: classes, students, their drawings and drafts, rate-limit attempts, job leases, secrets.
 
 Times are stored as naive UTC (SQLite keeps no time zone) and come back as aware UTC.
 """
@@ -81,6 +81,18 @@ class Drawing(Base):
     created: Mapped[dt.datetime]
     # the same drawing sent again (two taps, a retry after a server died) finds this and is not stored twice
     send_key: Mapped[str | None] = mapped_column(String(SEND_KEY_CHARS), unique=True)
+
+
+class Draft(Base):
+    """The drawing a student is about to send (their digit chosen), one per student: if their server dies
+    before the send arrives, their next session gets it back (``store.unsent_draft``)."""
+
+    __tablename__ = "drafts"
+
+    student_id: Mapped[str] = mapped_column(ForeignKey("students.id"), primary_key=True)
+    image: Mapped[bytes] = mapped_column(LargeBinary)  # 28x28 uint8, as a drawing keeps it
+    intended: Mapped[int]
+    created: Mapped[dt.datetime]
 
 
 class Attempt(Base):

@@ -34,6 +34,7 @@ from .models import (
     MODEL_NAME_CHARS,
     NICKNAME_CHARS,
     SEND_KEY_CHARS,
+    Draft,
     Drawing,
     SchoolClass,
     Student,
@@ -283,6 +284,38 @@ def sent_drawing_id(store: Store, student: str, key: str) -> int | None:
         return session.scalar(select(Drawing.id).where(Drawing.send_key == key, Drawing.student_id == str(student)))
 
 
+def keep_draft(store: Store, student: str, image: np.ndarray, intended: int) -> None:
+    """Remember the drawing a student is about to send, with the digit they chose (one per student).
+
+    A server that dies before the send arrives then loses nothing: the student's next session,
+    on any server, gets it back from ``unsent_draft``.
+
+    Raises:
+        ValueError: the image or the digit is not as ``send_drawing`` takes them.
+        UnknownStudent: no student has this id.
+    """
+    pixels = _checked_drawing(image, intended, intended, 1.0, None)
+    with transaction(store, write=True) as session:
+        row = _student(session, student)
+        draft = session.get(Draft, row.id)
+        if draft is None:
+            session.add(Draft(student_id=row.id, image=pixels, intended=int(intended), created=store.clock()))
+        else:
+            draft.image, draft.intended, draft.created = pixels, int(intended), store.clock()
+
+
+def unsent_draft(store: Store, student: str) -> tuple[np.ndarray, int] | None:
+    """The student's last draft and its digit when it never reached the class, else None."""
+    with transaction(store) as session:
+        draft = session.get(Draft, str(student))
+        if draft is None:
+            return None
+        image = np.frombuffer(draft.image, np.uint8).reshape(28, 28).copy()
+        if session.scalar(select(Drawing.id).where(Drawing.send_key == send_key(student, image))) is not None:
+            return None
+        return image, draft.intended
+
+
 def send_drawing(store: Store, student: str, image: np.ndarray, *, intended: int, predicted: int,
                  confidence: float, model_name: str = "", model_digest: str = "",
                  canvas_png: bytes | None = None, client: str = "", session_key: str = "",
@@ -393,3 +426,4 @@ def withdraw(store: Store, student: str, drawing_id: int) -> None:
         gone = session.execute(delete(Drawing).where(Drawing.id == int(drawing_id), Drawing.student_id == row.id))
         if gone.rowcount != 1:
             raise ClassStoreError(f"You have no drawing number {drawing_id} (already withdrawn?).")
+        session.execute(delete(Draft).where(Draft.student_id == row.id))  # withdrawn is not "never arrived"

@@ -464,3 +464,23 @@ def test_a_new_session_knows_the_drawing_arrived_and_cannot_send_it_again(code, 
     assert again.button(key="send_to_class").disabled
     assert any("your class has this drawing" in c.value for c in again.caption)
     assert not again.exception and classroom.class_summary(store, code).n_drawings == 1
+
+
+def test_a_drawing_whose_send_never_arrived_comes_back_in_the_next_session(code, class_db, mnist):
+    at = join(student_app(code), "Ada")
+    at.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
+    at.run()
+    at.button_group(key="intended_digit").set_value(7).run()  # chosen; Send pressed as the server died
+    store = classroom.connect(class_db)
+    assert classroom.class_summary(store, code).n_drawings == 0
+    again = AppTest.from_file("../app.py", default_timeout=120)  # the browser, on another server
+    again.query_params.update({"class": code, "me": at.query_params["me"]})
+    again.run()
+    assert any("never reached your class" in w.value for w in again.warning)
+    assert again.button_group(key="intended_digit").value == 7
+    again.button(key="send_to_class").click().run()
+    assert not again.exception and classroom.class_summary(store, code).n_drawings == 1
+    third = AppTest.from_file("../app.py", default_timeout=120)
+    third.query_params.update({"class": code, "me": at.query_params["me"]})
+    third.run()
+    assert not any("never reached" in w.value for w in third.warning)  # sent: nothing to bring back

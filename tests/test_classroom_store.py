@@ -423,3 +423,21 @@ def test_a_store_made_before_send_keys_gains_the_column_and_keeps_its_drawings(d
     assert classroom.send_drawing(reopened, student, drawing, intended=3, predicted=3, confidence=0.9) == first
     assert [record.intended for record in classroom.student_drawings(reopened, student)] == [1, 3]
     reopened.close()
+
+
+def test_a_draft_comes_back_until_it_is_sent_and_never_after(store, code):
+    student = classroom.join(store, code)
+    assert classroom.unsent_draft(store, student) is None
+    drawing = new_drawing(DIGIT)
+    classroom.keep_draft(store, student, drawing, intended=7)  # the digit chosen, then the server died
+    image, digit = classroom.unsent_draft(store, student)
+    assert digit == 7 and np.array_equal(image, drawing)
+    classroom.send_drawing(store, student, image, intended=7, predicted=7, confidence=0.9)  # sent again, safely
+    assert classroom.unsent_draft(store, student) is None
+    classroom.keep_draft(store, student, new_drawing(DIGIT), intended=3)
+    withdrawn = classroom.send_drawing(store, student, classroom.unsent_draft(store, student)[0], intended=3,
+                                       predicted=3, confidence=0.9)
+    classroom.withdraw(store, student, withdrawn)
+    assert classroom.unsent_draft(store, student) is None  # withdrawn is not "never arrived"
+    with pytest.raises(ValueError, match="intended"):
+        classroom.keep_draft(store, student, drawing, intended=11)

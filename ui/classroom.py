@@ -7,8 +7,10 @@ teacher's login and the client's identity are in ``class_login``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,10 @@ from PIL import Image
 import classroom
 from classroom.db import DEFAULT_DB, ENV_VAR, ClassStoreError, ClassStoreUnavailable, RateLimited
 from classroom.store import MAX_PNG_BYTES, MAX_PNG_SIDE
+from mnist_model.engine.preprocess import canvas_to_mnist
 
 from .class_login import client_key, is_teacher, restore_teacher, session_key
-from .current import CurrentInput, active_model_path, predictor
+from .current import CurrentInput, active_model_path, keep, kept, predictor
 from .text import plain
 
 QUERY_KEY = "class"  # the join link's ?class=CODE
@@ -31,6 +34,8 @@ RUNNING_CHECK_S = 10  # how often a server asks the store whether a class is run
 _SENT = "class_sent_keys"  # send key -> whether the store holds that drawing, as far as this session knows
 _NOTICE = "class_notice"
 _SEND_NOTICE = "class_send_notice"
+_DRAFTS = "class_drafts_kept"  # how many drafts this session wrote
+MAX_DRAFTS = 200  # a session's drafts: far more than a lesson's drawings, few enough that tapping costs nothing
 
 
 @st.cache_resource(show_spinner=False)
@@ -126,6 +131,7 @@ def _come_back() -> dict | None:
         st.query_params.pop(ME_KEY, None)  # not this class's student (or the class closed): offer to join
         return None
     _become_member(info.code, info.name, student, nickname)
+    restore_draft(student)
     return membership()
 
 
@@ -222,7 +228,8 @@ def send_to_class(current: CurrentInput | None) -> None:
 
 
 def _send_box(joined: dict, current: CurrentInput) -> None:
-    intended = st.pills("Which digit did you mean?", list(range(10)), key="intended_digit")
+    intended = st.pills("Which digit did you mean?", list(range(10)), key="intended_digit", on_change=_keep_draft,
+                        args=(joined["student"], current))
     already = _already_sent(joined["student"], current)
     st.button("Send to class", key="send_to_class", type="primary", disabled=intended is None or already,
               on_click=_send, args=(joined, current))
@@ -231,6 +238,38 @@ def _send_box(joined: dict, current: CurrentInput) -> None:
     flash = st.session_state.pop(_SEND_NOTICE, None)
     if flash:
         st.warning(flash)
+
+
+def _keep_draft(student: str, current: CurrentInput) -> None:
+    """Pills callback: the drawing and the digit chosen are kept in the store before Send is pressed, so a
+    server that dies mid-send loses nothing (``restore_draft`` gives them back in the next session)."""
+    digit = st.session_state.get("intended_digit")
+    drafts = st.session_state.get(_DRAFTS, 0)
+    if digit is None or drafts >= MAX_DRAFTS:  # a session tapping digits for ever writes no more
+        return
+    st.session_state[_DRAFTS] = drafts + 1
+    with contextlib.suppress(ClassStoreError, ValueError):  # Send says what is wrong with the store
+        classroom.keep_draft(get_store(), student, classroom.image_to_uint8(current.prep.image), int(digit))
+
+
+def restore_draft(student: str) -> None:
+    """In a session that has no drawing yet, the student's last drawing that never reached the class, if any:
+    on the page again with its digit chosen, and a sentence saying so."""
+    if kept("drawing") is not None:
+        return
+    try:
+        found = classroom.unsent_draft(get_store(), student)
+    except ClassStoreError:
+        return
+    if found is None:
+        return
+    image, digit = found
+    prep = replace(canvas_to_mnist(image), image=image.astype(np.float32) / 255)  # the very pixels, key and all
+    keep("drawing", CurrentInput("drawing", prep))
+    st.session_state["intended_digit"] = digit
+    st.session_state[_NOTICE] = (f"Your last drawing, a {digit}, never reached your class (the server changed "
+                                 f"or the page reloaded before it arrived). It is back on the Draw page: press "
+                                 f"Send to class to send it, or draw another.")
 
 
 def _key(student: str, current: CurrentInput) -> str:
