@@ -50,3 +50,22 @@ def points(change: float, decimals: int = 2) -> str:
 def visible(change: float, decimals: int = 2) -> bool:
     """Whether ``points(change, decimals)`` shows a signed change (worth a coloured arrow)."""
     return math.isfinite(change) and round(abs(float(change) * 100), decimals) > 0
+
+
+SURE_DECIMALS = 1  # every page says how sure a model is with one decimal: "87.3% sure", ">99.9% sure"
+
+
+def sure(probability: float) -> str:
+    """How sure a model is of its answer, written the same way on every page: "87.3% sure", ">99.9% sure"."""
+    return f"{percent(probability, SURE_DECIMALS)} sure"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """A whole number of things in words: "1 drawing", "0 drawings", "1,234 drawings"."""
+    n = int(n)
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def share(right: int, total: int) -> str:
+    """A count's share as a percentage: "100%" only when all ``total`` are right, else at most ">99%"."""
+    return "–" if not total else percent(right / total, 0, exact=True)

@@ -213,10 +213,27 @@ def test_a_click_on_the_matrix_picks_its_cell(selection, cell):
 def test_every_cell_of_the_heatmap_can_be_clicked_and_shows_its_count(evaluated):
     fig = confusion_heatmap(evaluated.confusion)
     markers = [t for t in fig.data if t.type == "scatter"][0]
-    cells = {(int(c[0]), int(c[1])): int(c[2]) for c in markers.customdata}
-    assert len(cells) == 100 and all(cells[t, s] == evaluated.confusion[t, s] for t, s in cells)
+    cells = {(int(c[0]), int(c[1])): text for c, text in zip(markers.customdata, markers.text)}
+    assert len(cells) == 100
+    assert all(f"the true digit {t}, the digit the model said {s}: {evaluated.confusion[t, s]} image" in cells[t, s]
+               for t, s in cells)
     right = fig.data[0]
     assert right.text[3][3] == str(evaluated.confusion[3, 3]) and right.text[3][4] == ""
+
+
+def test_a_digit_nobody_drew_has_no_colour_and_the_axes_say_what_the_caption_says():
+    confusion = np.zeros((10, 10), int)
+    confusion[1, 1], confusion[1, 7], confusion[0, 0] = 1, 1, 2
+    fig = confusion_heatmap(confusion, true_words="the digit a student meant", said_words="the digit the model read",
+                            noun="drawing")
+    right = fig.data[0]
+    assert np.isnan(right.z[3][3]) and right.text[3][3] == ""  # nobody sent a 3: blank, not a pale-green 0
+    assert right.z[0][0] == 2 and right.text[0][0] == "2"
+    texts = dict(zip(map(tuple, fig.data[2].customdata.astype(int)), fig.data[2].text))
+    assert texts[1, 7] == "the digit a student meant 1, the digit the model read 7: 1 drawing (50.0% of the 1s)"
+    assert texts[3, 3].endswith("0 drawings (no 3s at all)")
+    assert fig.layout.yaxis.title.text == "the digit a student meant"
+    assert fig.layout.xaxis.title.text == "the digit the model read"
 
 
 def test_accuracy_bars_start_at_zero_and_tiles_are_framed(evaluated):
