@@ -18,6 +18,7 @@ from PIL import Image
 import classroom
 from classroom.db import DEFAULT_DB, ENV_VAR, ClassStoreError, ClassStoreUnavailable, RateLimited
 from classroom.store import MAX_PNG_BYTES, MAX_PNG_SIDE
+from mnist_model.figures.numbers import sure
 
 from .class_login import client_key, is_teacher, restore_teacher, session_key
 from .current import CurrentInput, active_model_path, predictor
@@ -301,7 +302,7 @@ def _sent_list(joined: dict) -> None:
             image, text, button = st.columns([1, 3, 2], vertical_alignment="center")
             image.image(record.image, width=56, clamp=True)
             verdict = "read right" if record.right else f"read as {record.predicted}"
-            text.markdown(f"A **{record.intended}**, {verdict} ({record.confidence:.0%})")
+            text.markdown(f"A **{record.intended}**, {verdict} ({sure(record.confidence)})")
             button.button("Withdraw", key=f"withdraw_{record.id}", on_click=_withdraw,
                           args=(joined["student"], record.id))
 

@@ -14,7 +14,7 @@ from mnist_model.engine.preprocess import (
     read_upload,
 )
 from mnist_model.figures.common import pixels, preprocessing_steps, probability_bars
-from mnist_model.figures.numbers import percent
+from mnist_model.figures.numbers import percent, sure
 from mnist_model.lab.familiarity import UNFAMILIAR
 from ui import resources
 from ui.classroom import send_to_class
@@ -145,10 +145,10 @@ def show_prediction(current: CurrentInput | None) -> tuple[np.ndarray | None, tu
             for doubt in said:
                 st.warning(doubt, icon=":material/help:")
         elif confidence < UNSURE_BELOW:
-            st.warning(f"Not sure: {digit} or {int(order[1])}? ({percent(confidence, 0)} vs "
-                       f"{percent(probs[order[1]], 0)})")
+            st.warning(f"Not sure: {digit} or {int(order[1])}? ({percent(confidence, 1)} vs "
+                       f"{percent(probs[order[1]], 1)})")
         else:
-            st.markdown(f"**{percent(confidence)}** confident")
+            st.markdown(f"**{sure(confidence)}**")
         if current.label is not None:
             verdict = "right" if current.label == digit else "wrong"
             st.markdown(f"True label: **{current.label}** · the network is {verdict}.")

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.figures.evaluation import class_accuracy_bars, confusion_heatmap, digit_tile, selected_cell
-from mnist_model.figures.numbers import percent
+from mnist_model.figures.numbers import percent, sure
 from mnist_model.lab.evaluation import Evaluation
 from ui import evaluation as evaluations
 from ui import resources
@@ -16,11 +16,6 @@ from ui.text import plain
 GALLERY = 40  # mistakes shown at most
 CELL_GALLERY = 16  # digits of one square shown at most, about as tall as the matrix beside them
 TILE = 80  # a gallery digit's width in pixels
-
-
-def sure(confidence: float) -> str:
-    """How sure the model was, never rounded up to 100%."""
-    return percent(confidence, 0)
 
 
 def gallery(result: Evaluation, indices: np.ndarray, captions: list[str]) -> None:
@@ -67,7 +62,7 @@ def cell_digits(result: Evaluation, cell: tuple[int, int] | None) -> None:
     how_sure = " Under each, how sure it was." if len(shown) else ""
     st.markdown(f"**{what}**: {len(indices):,} test digits{surest}.{how_sure}")
     if len(shown):  # an empty square: its count, 0, says it all
-        gallery(result, shown, [f"{sure(result.confidence[i])} sure" for i in shown])
+        gallery(result, shown, [sure(result.confidence[i]) for i in shown])
 
 
 def mistakes(result: Evaluation) -> None:

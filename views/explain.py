@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.figures.explain import Overlay, explanation_panels, point_labels
-from mnist_model.figures.numbers import percent, points
+from mnist_model.figures.numbers import percent, points, sure
 from mnist_model.lab.explain import (
     MIN_CAM_SIDE,
     OCCLUSION_PATCH,
@@ -113,7 +113,7 @@ image = current.prep.image
 pred = predictor()
 probs = pred.probabilities(image)
 read = int(probs.argmax())
-st.caption(f"Input: {describe(current)} · the network reads **{read}** ({percent(probs[read], 0)} sure). "
+st.caption(f"Input: {describe(current)} · the network reads **{read}** ({sure(probs[read])}). "
            "Three different ways of asking which parts of the picture made it say so.")
 choose_digit, choose_layer, choose_patch = st.columns([1, 2, 1])
 with choose_digit:

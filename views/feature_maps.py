@@ -5,7 +5,7 @@ import streamlit as st
 
 from mnist_model.engine.network import format_shape
 from mnist_model.figures.common import digit_image, map_grid, probability_bars, vector_strip
-from mnist_model.figures.numbers import percent
+from mnist_model.figures.numbers import sure
 from mnist_model.lab.inspection import feature_maps, training_only_layers
 from ui.ask import describe
 from ui.current import CurrentInput, input_or_test_digit, predictor
@@ -62,7 +62,7 @@ maps = {name: m for name in inner if (m := feature_maps(acts[name])) is not None
 
 how_to_read = " Each small square is one channel: where it is bright, the filter found its pattern." if maps else ""
 st.caption(f"Input: {describe(current)} · predicted **{int(probs.argmax())}** "
-           f"({percent(probs.max(), 0)}).{how_to_read}")
+           f"({sure(probs.max())}).{how_to_read}")
 if not maps:
     st.info(NO_MAPS)
 shared = zoom_panel(current, maps, acts) if maps else True

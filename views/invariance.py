@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_model.engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
 from mnist_model.figures.common import pixels
-from mnist_model.figures.numbers import percent
+from mnist_model.figures.numbers import percent, sure
 from mnist_model.figures.shift import accuracy_curves, equivariance_maps, movement, shift_heatmap, unit_bars
 from mnist_model.lab.inspection import conv_layer_names
 from mnist_model.lab.shift import MAX_SHIFT, conv_equivariance, hidden_units, shift_image, similarity
@@ -75,7 +75,7 @@ def one_shift(image: np.ndarray, conv: Path, dense: Path) -> None:
     for column, path, kind in ((conv_col, conv, "convnet"), (dense_col, dense, "dense network")):
         probs = invariance.probabilities(path)(moved[None])[0]
         column.metric(f"{plain(network_name(path, kind))} reads", str(int(probs.argmax())),
-                      f"{percent(probs.max(), 0)} sure", delta_color="off", delta_arrow="off")
+                      sure(probs.max()), delta_color="off", delta_arrow="off")
     equivariance(image, conv, dx, dy)
     dense_units(image, dense, dx, dy)
 
