@@ -91,10 +91,10 @@ def cam_note(cam: OnInk, layer: str, digit: int) -> str:
         return (f"**Grad-CAM** finds nothing on the ink here: weighted by how much each of {layer}'s filters speaks "
                 f"for {digit}, the maps add up to zero or less on every stroke, and Grad-CAM keeps only what is "
                 "above zero. It happens on a few digits in a hundred; the other two maps still answer.")
-    off = (f" {layer}'s map is coarser than the pixels, so {percent(cam.off_ink, 0, exact=True)} of it spread onto "
-           "the empty paper beside the strokes: left black, since no ink is there." if cam.off_ink > 0 else "")
+    off = (f" {percent(cam.off_ink, 0, exact=True)} of the map lay on empty paper, where there is no stroke to "
+           "point at: that part is left black." if cam.off_ink > 0 else "")
     return (f"**Grad-CAM**: on each stroke, how strongly {layer}'s filters that speak for {digit} answered there, "
-            f"yellow the strongest, purple weak (the scale under the picture). Only ink is coloured.{off}")
+            f"yellow the strongest, purple none (the scale under the picture). Only ink is coloured.{off}")
 
 
 def show_maps(image: np.ndarray, digit: int, probability: float, layer: str | None, patch: int) -> None:
@@ -110,7 +110,7 @@ def show_maps(image: np.ndarray, digit: int, probability: float, layer: str | No
     if cam is not None:
         kept = on_ink(cam, image)
         overlays.insert(0, Overlay(f"Grad-CAM on {layer}", kept.values, False, "%{z:.0%} of the map's strongest",
-                                   ends=("weak", "strongest")))
+                                   ends=("none", "strongest")))
         notes.insert(0, cam_note(kept, layer, digit))
     for i, (column, overlay, note) in enumerate(zip(st.columns(len(notes)), overlays, notes)):
         # one figure per map, so that on a phone each stacks under the last, full width, its words under it

@@ -321,7 +321,7 @@ def test_page_shows_three_maps_with_conv_2_and_says_why(app):
     assert re.search(r"The shares add up to (the whole change, )?\+\d+\.\d points", adds_up)
     assert "about" not in adds_up
     cam = next(n for n in notes if n.startswith("**Grad-CAM**"))
-    assert "Only ink is coloured" in cam and re.search(r"\d+% of it spread onto the empty paper", cam), cam
+    assert "Only ink is coloured" in cam and re.search(r"\d+% of the map lay on empty paper", cam), cam
     at.segmented_control(key="explain_layer_conv_1|conv_2|conv_3").set_value("conv_3").run()
     assert not at.exception
     assert chart_titles(at)[0] == "Grad-CAM on conv_3"
