@@ -90,6 +90,22 @@ class FinetuneResult:
     def mnist_accuracy_after(self) -> float:
         return self.mnist.after
 
+    def summary(self) -> str:
+        """The check in plain sentences: what trained, what measured, what the model could already read,
+        how the intervals count, and why nothing could change when nothing could."""
+        held, k_train, k_held = self.held_out, len(self.train_students), len(self.held_out_students)
+        right = held.both + held.lost
+        said = (f"It trained on {_count(self.n_train_drawings, 'drawing')} by {_count(k_train, 'student')} (with "
+                f"MNIST) and was checked on {_count(self.n_held_out_drawings, 'drawing')} by "
+                f"{_count(k_held, 'other student')}, of which the model already read {right} right before "
+                f"fine-tuning. {held.method()}.")
+        if right == held.n and held.after == 1:
+            return (f"{said} It read all {held.n} right before and still does, so these drawings cannot show "
+                    "whether the fine-tune helped: there was nothing left to gain.")
+        if right == held.n:
+            return f"{said} It read all {held.n} right before, so these drawings could show a loss but never a gain."
+        return said
+
     def card(self) -> dict:
         """What a model card records about the fine-tune (the caller adds which class it was)."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -98,6 +114,10 @@ class FinetuneResult:
                                                          "mnist_accuracy_before", "mnist_accuracy_after")}
         return {**fields, **scores, "held_out": self.held_out.to_dict(), "mnist": self.mnist.to_dict(),
                 "config": self.config.to_dict()}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'s' * (n != 1)}"
 
 
 def too_few(n_drawings: int, n_students: int) -> str | None:
@@ -159,6 +179,7 @@ def finetune(model: keras.Model, class_x: np.ndarray, class_y: np.ndarray, stude
     """
     report = progress or (lambda done, text: None)
     x, y = _class_data(class_x, class_y, students)
+    names = np.asarray(students, dtype=str)
     train, held = split_by_student(students, config.seed, config.held_out_share)
     (x_train, y_train), (x_test, y_test) = mnist
     report(0.0, "Measuring the model before fine-tuning ...")
@@ -169,8 +190,8 @@ def finetune(model: keras.Model, class_x: np.ndarray, class_y: np.ndarray, stude
     seconds = time.perf_counter() - start
     report(1.0, "Measuring the fine-tuned model ...")
     after = (read_right(tuned, x[held], y[held]), read_right(tuned, x_test, y_test))
-    names = np.asarray(students, dtype=str)
-    return FinetuneResult(model=tuned, config=config, held_out=PairedAccuracy.from_right(before[0], after[0]),
+    held_out = PairedAccuracy.from_right(before[0], after[0], groups=names[held])
+    return FinetuneResult(model=tuned, config=config, held_out=held_out,
                           mnist=PairedAccuracy.from_right(before[1], after[1]),
                           train_students=sorted(set(names[train])), held_out_students=sorted(set(names[held])),
                           n_train_drawings=len(train), n_held_out_drawings=len(held), seconds=seconds,
