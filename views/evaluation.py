@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_model.figures.evaluation import class_accuracy_bars, confusion_heatmap, digit_tile, selected_cell
+from mnist_model.figures.evaluation import class_error_bars, confusion_heatmap, digit_tile, selected_cell
 from mnist_model.figures.numbers import percent, sure
 from mnist_model.lab.evaluation import Evaluation
 from ui import evaluation as evaluations
@@ -33,8 +33,12 @@ def scores(result: Evaluation) -> None:
     digit = int(np.nanargmin(result.per_class_accuracy))
     read_right = percent(result.per_class_accuracy[digit], 1, exact=True)
     hardest.metric("Hardest digit", str(digit), f"{read_right} read right", delta_color="off", delta_arrow="off")
-    st.plotly_chart(class_accuracy_bars(result.per_class_accuracy), key="eval_classes",
-                    config={"displayModeBar": False})
+    totals, right = result.confusion.sum(axis=1), np.diag(result.confusion)
+    wrong = totals - right
+    most, least = int(wrong.argmax()), int(wrong.argmin())
+    st.caption(f"Mistakes per digit, counted from 0: most on the {most}s ({wrong[most]:,} of {totals[most]:,} read "
+               f"wrong), fewest on the {least}s ({wrong[least]:,} of {totals[least]:,}).")
+    st.plotly_chart(class_error_bars(totals, right), key="eval_classes", config={"displayModeBar": False})
 
 
 def confusion(result: Evaluation) -> None:

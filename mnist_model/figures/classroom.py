@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import plotly.graph_objects as go
 
+from .common import whole_step
 from .numbers import count
 
 RIGHT, WRONG = "#2e7d32", "#c62828"
 MEANT = "the digit a student meant"  # the same words on the bars, the confusion matrix and their captions
 READ = "the digit the model read"
-
-
-def whole_step(largest: float, ticks: int = 5) -> int:
-    """A tick step in whole things (1, 2, 5, 10, 20, ...) giving about ``ticks`` ticks up to ``largest``:
-    a count axis never shows half a drawing."""
-    rough = max(1.0, float(largest) / ticks)
-    power = 10 ** math.floor(math.log10(rough))
-    return int(next(step * power for step in (1, 2, 5, 10) if step * power >= rough))
 
 
 def class_counts_bars(counts: np.ndarray, right: np.ndarray, big: bool = False) -> go.Figure:

@@ -21,6 +21,14 @@ _BLOCK_COLORS = {"Conv2D": ACCENT, "Dense": "#2ca02c", "MaxPooling2D": _POOL, "A
                  "GlobalMaxPooling2D": _POOL, "GlobalAveragePooling2D": _POOL}  # other layers: MUTED
 
 
+def whole_step(largest: float, ticks: int = 5) -> int:
+    """A tick step in whole things (1, 2, 5, 10, 20, ...) giving about ``ticks`` ticks up to ``largest``:
+    a count axis never shows half a drawing."""
+    rough = max(1.0, float(largest) / ticks)
+    power = 10 ** math.floor(math.log10(rough))
+    return int(next(step * power for step in (1, 2, 5, 10) if step * power >= rough))
+
+
 def square(fig: go.Figure, height: int) -> go.Figure:
     """Square pixels, no axes, row 0 at the top: how every image-like figure in the app is laid out."""
     fig.update_xaxes(visible=False, constrain="domain")

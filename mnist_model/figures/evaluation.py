@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import ACCENT, MUTED, pixels
+from .common import ACCENT, MUTED, pixels, whole_step
 from .numbers import count, percent
 
 RIGHT = "#1b7837"  # green: the model said the true digit
@@ -89,22 +89,30 @@ def selected_cell(selection: Mapping | None) -> tuple[int, int] | None:
     return (int(cells[-1][0]), int(cells[-1][1])) if cells else None
 
 
-def class_accuracy_bars(per_class: np.ndarray, height: int = 300) -> go.Figure:
-    """Each digit's test accuracy as a bar from 0, the weakest digit highlighted, each labelled with its value.
+def class_error_bars(totals: np.ndarray, right: np.ndarray, height: int = 300) -> go.Figure:
+    """Each digit's mistakes as a bar from 0, the digit with the most highlighted, each labelled with its count.
 
-    The axis starts at 0, so a bar's length is its accuracy: a digit read right half the time
-    is half as tall as one read right every time, never a sliver. Differences of tenths of a
-    percent between good digits are in the labels, not magnified by a cut axis.
+    Near the top, accuracy bars from 0 to 100% make 99.0% and 99.7% look alike; the
+    mistakes behind them (10 against 3 in a thousand) are bars of very different length,
+    on an axis that starts at 0 and counts whole digits.
+
+    Args:
+        totals: (10,) test digits of each class.
+        right: (10,) of those, how many were read right.
+        height: in pixels.
     """
-    values = np.nan_to_num(np.asarray(per_class, dtype=float))
-    colors = [ACCENT if i == int(values.argmin()) else MUTED for i in range(len(values))]
-    labels = [percent(v, 1, exact=True) for v in values]
-    fig = go.Figure(go.Bar(x=_DIGITS, y=values, marker_color=colors, text=labels, textposition="outside",
-                           cliponaxis=False, customdata=[percent(v, 2, exact=True) for v in values],
-                           hovertemplate="digit %{x}: %{customdata} read right<extra></extra>"))
+    totals, right = np.asarray(totals, np.int64), np.asarray(right, np.int64)
+    wrong = totals - right
+    colors = [ACCENT if i == int(wrong.argmax()) and wrong.max() > 0 else MUTED for i in range(len(wrong))]
+    words = [f"{d}: {count(w, 'mistake')} in {n:,} ({percent(w / n, 1, exact=True) if n else '–'} read wrong)"
+             for d, w, n in zip(_DIGITS, wrong, totals)]
+    top = max(1, int(wrong.max(initial=0)))
+    fig = go.Figure(go.Bar(x=_DIGITS, y=wrong.tolist(), marker_color=colors, text=[f"{w:,}" for w in wrong],
+                           textposition="outside", cliponaxis=False, customdata=words,
+                           hovertemplate="%{customdata}<extra></extra>"))
     fig.update_layout(height=height, margin=MARGIN, xaxis=dict(type="category", title="true digit"),
-                      yaxis=dict(range=[0, 1.12], title="read right", tickformat=".0%",
-                                 tickvals=[0, 0.25, 0.5, 0.75, 1]))
+                      yaxis=dict(range=[0, top * 1.15], title="mistakes (test digits read wrong)", tick0=0,
+                                 dtick=whole_step(top), tickformat="d"))
     return fig
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mnist_model.figures.classroom import MEANT, class_counts_bars, whole_step
+from mnist_model.figures.classroom import MEANT, class_counts_bars
+from mnist_model.figures.common import whole_step
 
 
 @pytest.mark.parametrize("largest, step", [(0, 1), (1, 1), (3, 1), (7, 2), (12, 5), (40, 10), (219, 50)])
