@@ -86,6 +86,7 @@ def test_the_architecture_page_introduces_the_notes_before_quoting_them(app):
     said = [m.value for m in at.markdown]
     first = next(i for i, m in enumerate(said) if "notes" in m)
     assert "Deep Learning with Python" in said[first] and "listing 5.1" in said[first]
+    assert "you have not seen them" in said[first] and "slip in the notes" not in " ".join(said)
 
 
 def test_the_bundled_models_are_named_as_their_cards_describe_them(app):

@@ -96,6 +96,8 @@ def ranking_bars(lead_drop: np.ndarray, probability_drop: np.ndarray, lead: floa
     """The ``top`` units whose switching off shrinks the lead most, largest first.
 
     A dashed line marks ``lead``, the whole lead: a bar past it (in red) changes the answer on its own.
+    Each bar is labelled with how much the lead shrinks, unsigned like the axis ("6.3", not "+6.3",
+    which would read as a lead that grows); a unit whose loss makes the lead grow is negative.
     Units already switched off (``off``) are left out: they have nothing more to take.
     """
     lead_drop = np.asarray(lead_drop, np.float64)
@@ -103,7 +105,7 @@ def ranking_bars(lead_drop: np.ndarray, probability_drop: np.ndarray, lead: floa
     values = lead_drop[order]
     fig = go.Figure(go.Bar(x=values, y=[f"{unit} {i}" for i in order], orientation="h",
                            marker_color=[ACCENT if 0 < lead <= v else (KNOCKED if v > 0 else MUTED) for v in values],
-                           text=[f"{v:+.1f}" for v in values], textposition="outside", cliponaxis=False,
+                           text=[f"{v:.1f}" for v in values], textposition="outside", cliponaxis=False,
                            customdata=[points(-probability_drop[i], 1) for i in order],
                            hovertemplate="%{y}: the lead shrinks by %{x:.2f}<br>"
                                          "the probability changes by %{customdata}<extra></extra>"))
