@@ -45,7 +45,7 @@ def show_layer(name: str, out: np.ndarray, maps: np.ndarray | None, shared: bool
     if training_only:
         st.caption("The same as its input: this layer only acts while the network trains.")
     elif maps is not None:
-        st.plotly_chart(map_grid(maps, shared_scale=shared, cols=8 if len(maps) <= 32 else 16),
+        st.plotly_chart(map_grid(maps, shared_scale=shared, cols=8 if len(maps) <= 32 else 16, numbered=True),
                         key=f"fm_{name}", config={"displayModeBar": False})
     else:
         st.plotly_chart(vector_strip(out), key=f"fm_{name}", config={"displayModeBar": False})

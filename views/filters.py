@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mnist_model.figures.common import DIVERGING, map_grid
-from mnist_model.lab.inspection import conv_kernels, conv_layer_names
+from mnist_model.lab.inspection import conv_kernels, conv_layer_names, nearly_blank
 from ui import resources
 from ui.current import active_model_path, predictor
 
@@ -30,7 +30,21 @@ def show_patterns(layers: list[str]) -> None:
     for tab, name in zip(tabs, layers):
         with tab:
             st.plotly_chart(map_grid(patterns[name], colorscale="Greys_r", label="filter", cols=16,
-                                     shared_scale=True), key=f"patterns_{name}", config={"displayModeBar": False})
+                                     shared_scale=True, numbered=True), key=f"patterns_{name}",
+                            config={"displayModeBar": False})
+            blank_note(name, nearly_blank(patterns[name]))
+
+
+def blank_note(layer: str, blank) -> None:
+    """Why some squares are nearly one even grey."""
+    if not len(blank):
+        return
+    which = ", ".join(map(str, blank[:-1])) + (" and " if len(blank) > 1 else "") + str(blank[-1])
+    st.caption(f"{'Filters' if len(blank) > 1 else 'Filter'} {which} of {layer} "
+               f"{'look' if len(blank) > 1 else 'looks'} nearly blank: one even grey, a speck at most. Gradient "
+               "ascent starts from grey noise and can only climb where the filter answers; "
+               f"{'these answered' if len(blank) > 1 else 'this one answered'} almost nowhere, so almost "
+               "nothing changed. That does not mean the filter is useless on a real digit: see Feature maps.")
 
 
 def show_kernels(model, layers: list[str]) -> None:

@@ -17,6 +17,7 @@ from ..engine.storage import atomic_write
 PATTERN_STEPS = 120  # gradient-ascent steps per filter
 PATTERN_STEP_SIZE = 1.5  # length of each step (L2 over the whole 28x28 image)
 PATTERN_DECAY = 0.99  # pull towards grey each step, so only what the filter needs survives
+BLANK_SPREAD = 0.1  # a pattern whose pixels vary less than this (standard deviation, 0-1 scale) looks blank
 TRAINING_ONLY = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
                  keras.layers.AlphaDropout)  # layers that pass their input through unchanged when predicting
 
@@ -102,6 +103,15 @@ def filter_patterns(model: keras.Model, layer: str, steps: int = PATTERN_STEPS, 
         if on_step:
             on_step(step + 1)
     return _stretch(images.numpy()[..., 0])
+
+
+def nearly_blank(patterns: np.ndarray, spread: float = BLANK_SPREAD) -> np.ndarray:
+    """Indices of the ``filter_patterns`` that are nearly one even grey: a standard deviation under
+    ``spread`` on their [0, 1] scale (a speck at most). Gradient ascent found almost nothing to climb."""
+    patterns = np.asarray(patterns, np.float32)
+    if patterns.ndim != 3:
+        raise ValueError(f"expected patterns shaped (filters, h, w), got {patterns.shape}")
+    return np.flatnonzero(patterns.std(axis=(1, 2)) < spread)
 
 
 def _sees_pixels(upstream: keras.Model) -> bool:
