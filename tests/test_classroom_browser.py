@@ -337,6 +337,11 @@ def test_the_projector_view_fits_the_back_of_the_room(browser, lesson, tmp_path)
     assert size >= 48 and code in teacher.locator(".st-key-projector_code").inner_text()
     assert not teacher.locator("[data-testid='stSidebar']").is_visible()
     assert "1/1" in teacher.locator(".st-key-projector_counts").inner_text()  # the digit 1: read right once
+    link_size = teacher.locator(".st-key-projector_link code").evaluate("c => parseFloat(getComputedStyle(c).fontSize)")
+    assert link_size >= 24  # the join link is read from the room, not only scanned
+    assert not teacher.locator(".st-key-teacher_class_picker").is_visible()  # no picker, no Log out on the screen
+    assert not teacher.locator(".st-key-teacher_log_out").is_visible()
+    assert teacher.locator(".st-key-teacher_projector").is_visible()  # the way back stays
     teacher.set_viewport_size({"width": 390, "height": 844})
     wait_until_idle(teacher)
     teacher.screenshot(path=tmp_path / "projector-390x844.png")

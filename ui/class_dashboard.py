@@ -37,7 +37,9 @@ PROJECTOR_CSS = """
                           line-height: 1.05; margin: 0; text-align: center;}
 .st-key-projector_name p {font-size: clamp(1.3rem, 2.4vw, 2rem); overflow-wrap: anywhere; text-align: center;
                           margin: 0;}
-.st-key-projector_link p {font-size: 1.1rem; overflow-wrap: anywhere; text-align: center;}
+.st-key-projector_link p, .st-key-projector_link code {font-size: clamp(1.5rem, 2.2vw, 2.2rem); line-height: 1.25;
+                                                       word-break: break-all; text-align: center;}
+.st-key-teacher_class_picker, .st-key-teacher_log_out {display: none;}
 .st-key-projector_live [data-testid="stMetricValue"] {font-size: clamp(2.2rem, 4.5vw, 3.6rem);}
 .st-key-projector_live [data-testid="stMetricLabel"] p {font-size: 1.4rem;}
 .st-key-projector_live [data-testid="stMetricDelta"] {font-size: 1.1rem;}
