@@ -14,7 +14,7 @@ from classroom.qr import qr_png
 from mnist_model.figures.classroom import MEANT, READ, class_counts_bars
 from mnist_model.figures.common import map_grid, pixels
 from mnist_model.figures.evaluation import confusion_heatmap, selected_cell
-from mnist_model.figures.numbers import count, share, sure
+from mnist_model.figures.numbers import count, ink_words, share, sure
 from mnist_model.lab.inspection import conv_layer_names
 
 from . import class_job
@@ -71,7 +71,8 @@ def projector(store: classroom.Store, info: classroom.ClassInfo, link: str) -> N
     with join:
         if info.is_open:
             with st.container(key="projector_qr"):
-                st.image(qr_png(link, fit=PROJECTED_QR), output_format="PNG")  # PNG: JPEG blurs the modules
+                st.image(qr_png(link, fit=PROJECTED_QR), output_format="PNG",  # PNG: JPEG blurs the modules
+                         alt=f"QR code of the join link {link}")
             with st.container(key="projector_code"):
                 st.markdown(info.code)
             with st.container(key="projector_name"):
@@ -179,7 +180,8 @@ def gallery(records: list[classroom.DrawingRecord], key: str, columns: int = 6, 
     cells = st.columns(columns)
     for i, record in enumerate(records):
         with cells[i % columns]:
-            st.image(pixels(record.image / 255.0, scale=3), width=tile)
+            st.image(pixels(record.image / 255.0, scale=3), width=tile,
+                     alt=f"A drawing of a {record.intended}, read as {record.predicted}")
             said = "✓" if record.right else f"→ {record.predicted}"
             surely = f" · {sure(record.confidence)}" if surely else ""
             if st.button(f"{record.intended} {said}{surely}", key=f"{key}_{record.id}",
@@ -195,7 +197,7 @@ def full_screen(record: classroom.DrawingRecord) -> None:
     st.markdown(f"By **{who}**: meant **{record.intended}**, the model read **{record.predicted}** "
                 f"({sure(record.confidence)}) with {plain(record.model_name)}.")
     big, maps = st.columns([1, 2])
-    big.image(pixels(image, scale=12), caption="What the network saw (28x28)")
+    big.image(pixels(image, scale=12), caption="What the network saw (28x28)", alt=ink_words(image))
     convs = conv_layer_names(predictor().model)
     with maps:
         if not convs:

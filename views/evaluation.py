@@ -22,7 +22,9 @@ def gallery(result: Evaluation, indices: np.ndarray, captions: list[str]) -> Non
     """Test digits with a caption each, framed green when read right and red when read wrong."""
     images = resources.test_images()[0]
     tiles = [digit_tile(images[i], result.predicted[i] == result.labels[i]) for i in indices]
-    st.image(tiles, caption=captions, width=TILE)
+    alts = [f"Test digit #{i}: a {result.labels[i]}, read as {result.predicted[i]}, {sure(result.confidence[i])}"
+            for i in indices]
+    st.image(tiles, caption=captions, width=TILE, alt=alts)
 
 
 def scores(result: Evaluation) -> None:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_model.engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
 from mnist_model.figures.common import pixels
-from mnist_model.figures.numbers import percent, sure
+from mnist_model.figures.numbers import ink_words, percent, sure
 from mnist_model.figures.shift import accuracy_curves, equivariance_maps, movement, shift_heatmap, unit_bars
 from mnist_model.lab.inspection import conv_layer_names
 from mnist_model.lab.shift import MAX_SHIFT, conv_equivariance, hidden_units, shift_image, similarity
@@ -71,7 +71,8 @@ def one_shift(image: np.ndarray, conv: Path, dense: Path) -> None:
     moved = shift_image(image, dx, dy)
     picture, conv_col, dense_col = st.columns(3)
     with picture.container(key="network_view_shift"):  # the style shows these pictures pixel by pixel
-        st.image(pixels(moved, scale=1), caption=movement(dx, dy), width=PICTURE)
+        st.image(pixels(moved, scale=1), caption=movement(dx, dy), width=PICTURE,
+                 alt=f"The digit {movement(dx, dy)}: {ink_words(moved)}")
     for column, path, kind in ((conv_col, conv, "convnet"), (dense_col, dense, "dense network")):
         probs = invariance.probabilities(path)(moved[None])[0]
         column.metric(f"{plain(network_name(path, kind))} reads", str(int(probs.argmax())),

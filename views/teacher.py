@@ -127,7 +127,8 @@ def join_panel(info: classroom.ClassInfo, link: str) -> None:
         where_phones_go(app_address())
         st.button("Close the class", key="close_class", on_click=close, args=(info.code,),
                   help="Nobody can join or send any more; the drawings stay.")
-    code.image(qr_png(link, fit=QR_SHOWN), caption="Scan to join", output_format="PNG")  # PNG: JPEG blurs modules
+    code.image(qr_png(link, fit=QR_SHOWN), caption="Scan to join", output_format="PNG",
+               alt=f"QR code of the join link {link}")  # PNG: JPEG blurs modules
 
 
 def close(code: str) -> None:

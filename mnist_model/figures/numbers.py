@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 def percent(value: float, decimals: int = 1, exact: bool = False) -> str:
     """A probability or a share as a percentage that never claims more than it is.
@@ -69,3 +71,21 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
 def share(right: int, total: int) -> str:
     """A count's share as a percentage: "100%" only when all ``total`` are right, else at most ">99%"."""
     return "–" if not total else percent(right / total, 0, exact=True)
+
+
+def ink_words(image, level: float = 0.1) -> str:
+    """A picture's text alternative in numbers: "28x28 pixels, 112 of them ink, in rows 4-23 and columns 6-20".
+
+    Args:
+        image: a 2-D array of brightness from 0 to 1 (or 0 to 255, as uint8).
+        level: the brightness, as a share of the largest possible, from which a pixel counts as ink.
+    """
+    image = np.asarray(image)
+    bright = image / 255.0 if image.dtype == np.uint8 else image.astype(float)
+    ink = bright >= level
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    size = f"{image.shape[0]}x{image.shape[1]} pixels"
+    if not len(rows):
+        return f"{size}, no ink"
+    return (f"{size}, {count(int(ink.sum()), 'pixel')} of ink in rows {rows[0]}-{rows[-1]} and columns "
+            f"{cols[0]}-{cols[-1]}")
