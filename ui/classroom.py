@@ -300,7 +300,7 @@ def _sent_list(joined: dict) -> None:
     with st.expander(f"What you sent ({len(sent)})"):
         for record in reversed(sent[-12:]):
             image, text, button = st.columns([1, 3, 2], vertical_alignment="center")
-            image.image(record.image, width=56, clamp=True)
+            image.image(record.image, width=56, clamp=True, alt=f"Your drawing of a {record.intended}")
             verdict = "read right" if record.right else f"read as {record.predicted}"
             text.markdown(f"A **{record.intended}**, {verdict} ({sure(record.confidence)})")
             button.button("Withdraw", key=f"withdraw_{record.id}", on_click=_withdraw,
