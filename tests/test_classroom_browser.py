@@ -12,7 +12,7 @@ import classroom
 
 pytestmark = browser_marks()
 PASSWORD = "correct horse"
-ONE = [[(160, 50), (162, 270)]]  # one straight stroke: every model reads a 1
+ONE = [[(130, 40), (132, 220)]]  # one straight stroke (inside the phone's smaller canvas too): every model reads a 1
 
 
 def teacher_logs_in(browser, url: str, page=None):
@@ -183,6 +183,11 @@ def test_a_phone_opening_the_class_link_sees_the_offer_without_opening_the_sideb
     assert answer["y"] >= 0 and answer["y"] + answer["height"] <= 844, answer
     assert page.evaluate(SCROLL) == scroll, "drawing scrolled the page"
     page.screenshot(path=tmp_path / "phone-joined-drawn-390x844.png")
+    canvas = page.locator("canvas.upper-canvas").first.bounding_box()
+    assert canvas["x"] + canvas["width"] <= 390 - 80  # a finger's strip beside the canvas scrolls the page
+    for part in (".st-key-intended_digit", ".st-key-send_to_class button"):  # choose and send: no scrolling
+        box = page.locator(part).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 844, (part, box)
     phone.close()
 
 

@@ -34,6 +34,19 @@ button[data-variant='segmented_control'][aria-checked='true'] p { color: #a8283a
 
 @media (max-width: 640px) {
   [data-testid='stMainBlockContainer'] { padding-bottom: 5rem; }
+  /* the 320-px canvas drawn at 270 px, so a finger has a strip beside it to scroll the page with;
+     the canvas still draws in its own 320-px coordinates, so a drawing is the same on every screen */
+  .st-key-canvas { transform: scale(0.84); transform-origin: top left; margin-bottom: -3.2rem; }
+  /* after the answer, a student in a class chooses the digit and sends it on the same screen */
+  [data-testid='stMainBlockContainer'] { padding-top: 3.75rem; }
+  .st-key-class_send { gap: 0.5rem; padding: 0.75rem; }
+  .st-key-class_send [data-testid='stWidgetLabel'] { margin-bottom: 0.25rem; }
+  /* the ten digits in one row of tall keys, as a phone's number row */
+  .st-key-intended_digit, .st-key-intended_digit [data-testid='stButtonGroup'] { width: 100%; }
+  .st-key-intended_digit [role='radiogroup'] { display: grid; grid-template-columns: repeat(10, 1fr); gap: 0.2rem;
+                                               width: 100%; max-width: none; }
+  .st-key-intended_digit [role='radiogroup'] button { min-width: 0; min-height: 2.75rem; padding: 0;
+                                                      justify-content: center; }
   [data-testid='stMain'] h1 { font-size: 2rem; padding: 0.25rem 0 0.5rem; }
   [data-testid='stMain'] h2 { font-size: 1.5rem; }
   .st-key-prediction h1 { font-size: 2.6rem; padding: 0; }
@@ -68,5 +81,22 @@ button[data-variant='segmented_control'][aria-checked='true'] p { color: #a8283a
 """
 
 
+# On a phone or a portrait tablet the open sidebar covers or squeezes the page: a tap on a page's link
+# folds it at once, in the browser, without waiting for the server (a busy one takes seconds to answer).
+_NAV_FOLDS_SIDEBAR = """
+<script>
+if (!window.convnetNavFoldsSidebar) {
+  window.convnetNavFoldsSidebar = true;
+  document.addEventListener('click', event => {
+    if (!event.target.closest("[data-testid='stSidebarNav'] a") || !matchMedia('(max-width: 768px)').matches) return;
+    setTimeout(() => document.querySelector("[data-testid='stSidebarCollapseButton'] button")?.click(), 0);
+  }, true);
+}
+</script>
+"""
+
+
 def apply_style() -> None:
     st.markdown(_CSS, unsafe_allow_html=True)
+    with st.sidebar:  # there it takes no room on the page
+        st.html(_NAV_FOLDS_SIDEBAR, unsafe_allow_javascript=True)
