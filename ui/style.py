@@ -42,9 +42,9 @@ button[data-variant='segmented_control'][aria-checked='true'] p { color: #a8283a
   .st-key-class_send { gap: 0.5rem; padding: 0.75rem; }
   .st-key-class_send [data-testid='stWidgetLabel'] { margin-bottom: 0.25rem; }
   /* the ten digits in one row of tall keys, as a phone's number row */
-  .st-key-intended_digit, .st-key-intended_digit [data-testid='stButtonGroup'] { width: 100%; }
+  .st-key-intended_digit, .st-key-intended_digit [data-testid='stButtonGroup'] { width: auto; align-self: stretch; }
   .st-key-intended_digit [role='radiogroup'] { display: grid; grid-template-columns: repeat(10, 1fr); gap: 0.2rem;
-                                               width: 100%; max-width: none; }
+                                               width: auto; max-width: none; }
   .st-key-intended_digit [role='radiogroup'] button { min-width: 0; min-height: 2.75rem; padding: 0;
                                                       justify-content: center; }
   [data-testid='stMain'] h1 { font-size: 2rem; padding: 0.25rem 0 0.5rem; }
