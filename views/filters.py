@@ -1,5 +1,6 @@
 """Filters: the learned kernels, and the input each filter responds to most."""
 
+import numpy as np
 import streamlit as st
 
 from mnist_model.figures.common import DIVERGING, map_grid
@@ -32,19 +33,30 @@ def show_patterns(layers: list[str]) -> None:
             st.plotly_chart(map_grid(patterns[name], colorscale="Greys_r", label="filter", cols=16,
                                      shared_scale=True, numbered=True), key=f"patterns_{name}",
                             config={"displayModeBar": False})
-            blank_note(name, nearly_blank(patterns[name]))
+            blank_note(name, patterns[name])
 
 
-def blank_note(layer: str, blank) -> None:
-    """Why some squares are nearly one even grey."""
-    if not len(blank):
-        return
-    which = ", ".join(map(str, blank[:-1])) + (" and " if len(blank) > 1 else "") + str(blank[-1])
-    st.caption(f"{'Filters' if len(blank) > 1 else 'Filter'} {which} of {layer} "
-               f"{'look' if len(blank) > 1 else 'looks'} nearly blank: one even grey, a speck at most. Gradient "
-               "ascent starts from grey noise and can only climb where the filter answers; "
-               f"{'these answered' if len(blank) > 1 else 'this one answered'} almost nowhere, so almost "
-               "nothing changed. That does not mean the filter is useless on a real digit: see Feature maps.")
+def blank_note(layer: str, patterns: np.ndarray) -> None:
+    """Why some squares are nearly one even tone: grey (nothing to climb) or bright (any ink excites it)."""
+    blank = nearly_blank(patterns)
+    bright = [int(i) for i in blank if np.median(patterns[i]) > 0.75]
+    grey = [int(i) for i in blank if i not in bright]
+    if grey:
+        st.caption(f"{_filters(grey)} of {layer} {'look' if len(grey) > 1 else 'looks'} nearly blank: one even "
+                   "grey, a speck at most. Gradient ascent starts from grey noise and can only climb where the "
+                   "filter answers (above zero); "
+                   f"{'these answered' if len(grey) > 1 else 'this one answered'} almost nowhere, so almost "
+                   "nothing changed. That does not make them useless on a real digit: see Feature maps.")
+    if bright:
+        st.caption(f"{_filters(bright)} of {layer} {'are' if len(bright) > 1 else 'is'} nearly all white: "
+                   "gradient ascent found that brightness everywhere excites "
+                   f"{'them' if len(bright) > 1 else 'it'} more than any stroke it could draw.")
+
+
+def _filters(indices: list[int]) -> str:
+    """"Filter 4", "Filters 7 and 23", "Filters 1, 2 and 3"."""
+    names = [str(i) for i in indices]
+    return f"Filter {names[0]}" if len(names) == 1 else f"Filters {', '.join(names[:-1])} and {names[-1]}"
 
 
 def show_kernels(model, layers: list[str]) -> None:

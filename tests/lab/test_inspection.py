@@ -92,6 +92,8 @@ def test_a_grid_can_number_its_maps_and_nearly_blank_patterns_are_found():
     patterns = np.random.default_rng(0).uniform(0, 1, (4, 28, 28))
     patterns[2] = 0.5
     patterns[2, 10, 10] = 1.0  # one even grey with a speck
-    assert nearly_blank(patterns).tolist() == [2]
+    patterns[3] = 1.0
+    patterns[3, :2] = 0.0  # white but for a dark edge (7% of it)
+    assert nearly_blank(patterns).tolist() == [2, 3]
     with pytest.raises(ValueError, match="filters, h, w"):
         nearly_blank(np.zeros((28, 28)))
