@@ -105,6 +105,10 @@ def test_every_page_passes_axe_but_for_streamlits_own_navigation_markup(browser,
         settled(page)
         titles[name or "draw"] = page.locator("[data-testid='stMain'] h1").first.inner_text().strip()
         found[name or "draw"] = violations(page, axe_source)
+        if name == "convolution":  # Play, Pause, Start over: big enough to tap (WCAG 2.5.5's 44 px)
+            buttons = page.locator(".st-key-conv_animation .updatemenu-button")
+            buttons.first.wait_for(state="attached", timeout=30_000)
+            assert min(buttons.nth(i).bounding_box()["height"] for i in range(buttons.count())) >= 44
     assert titles["evaluation"] == "How good is it" and titles["invariance"] == "Shift a digit"  # the pages ran
     assert page.locator("[data-testid='stSidebarNav']").count() == 1  # the exception names something real
     assert not {name: v for name, v in found.items() if v}, found
