@@ -11,7 +11,7 @@ import streamlit as st
 
 import classroom
 from classroom.qr import qr_png
-from mnist_model.figures.classroom import MEANT, READ, class_counts_bars
+from mnist_model.figures.classroom import MEANT, READ, class_counts_bars, counts_words
 from mnist_model.figures.common import map_grid, pixels
 from mnist_model.figures.evaluation import confusion_heatmap, selected_cell
 from mnist_model.figures.numbers import count, ink_words, share, sure
@@ -129,6 +129,7 @@ def _live(store: classroom.Store, code: str) -> None:
         return
     summary, latest = shown
     st.plotly_chart(_counts(summary), key="class_counts", config={"displayModeBar": False})
+    st.caption(counts_words(summary.counts, np.diag(summary.confusion)))
     st.subheader("Latest drawings")
     st.caption("Newest first. Press one to see it full screen.")
     gallery(list(reversed(latest)), "latest")

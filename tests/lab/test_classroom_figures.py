@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_model.figures.classroom import MEANT, class_counts_bars
+from mnist_model.figures.classroom import MEANT, class_counts_bars, counts_words
 from mnist_model.figures.common import whole_step
 
 
@@ -19,3 +19,9 @@ def test_the_bars_count_whole_drawings_and_name_the_digit_as_the_matrix_does():
     assert fig.layout.xaxis.title.text == MEANT
     assert fig.data[0].customdata[1] == "1: 0 of 1 drawing read right"
     assert list(fig.data[2].text[:3]) == ["2/2", "0/1", ""]  # nobody sent a 2: no label
+
+
+def test_the_bars_have_a_text_alternative_with_their_numbers():
+    counts, right = np.array([0, 2, 0, 0, 2, 0, 0, 1, 0, 0]), np.array([0, 2, 0, 0, 1, 0, 0, 0, 0, 0])
+    assert counts_words(counts, right) == "Read right per digit meant: 1s: 2 of 2; 4s: 1 of 2; 7s: 0 of 1."
+    assert counts_words(np.zeros(10), np.zeros(10)) == "No drawings yet."
