@@ -24,6 +24,7 @@ from mnist_model.engine.config import TrainConfig
 from mnist_model.engine.data import prepare_images, prepare_labels
 from mnist_model.engine.inference import EVAL_BATCH, outputs_probabilities
 from mnist_model.engine.training import Guard, TrainingCancelled, TrainingDiverged, make_dataset
+from mnist_model.figures.numbers import count
 
 from .paired import PairedAccuracy
 
@@ -95,9 +96,9 @@ class FinetuneResult:
         how the intervals count, and why nothing could change when nothing could."""
         held, k_train, k_held = self.held_out, len(self.train_students), len(self.held_out_students)
         right = held.both + held.lost
-        said = (f"It trained on {_count(self.n_train_drawings, 'drawing')} by {_count(k_train, 'student')} (with "
-                f"MNIST) and was checked on {_count(self.n_held_out_drawings, 'drawing')} by "
-                f"{_count(k_held, 'other student')}, of which the model already read {right} right before "
+        said = (f"It trained on {count(self.n_train_drawings, 'drawing')} by {count(k_train, 'student')} (with "
+                f"MNIST) and was checked on {count(self.n_held_out_drawings, 'drawing')} by "
+                f"{count(k_held, 'other student')}, of which the model already read {right} right before "
                 f"fine-tuning. {held.method()}.")
         if right == held.n and held.after == 1:
             return (f"{said} It read all {held.n} right before and still does, so these drawings cannot show "
@@ -114,10 +115,6 @@ class FinetuneResult:
                                                          "mnist_accuracy_before", "mnist_accuracy_after")}
         return {**fields, **scores, "held_out": self.held_out.to_dict(), "mnist": self.mnist.to_dict(),
                 "config": self.config.to_dict()}
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'s' * (n != 1)}"
 
 
 def too_few(n_drawings: int, n_students: int) -> str | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -101,15 +102,16 @@ class PairedAccuracy:
         return (self.gained - self.lost) / self.n if self.n else float("nan")
 
     def before_interval(self) -> tuple[float, float]:
-        return _wider(wilson(self.both + self.lost, self.n), self._bootstrap()[0])
+        return _wider(wilson(self.both + self.lost, self.n), self._bootstrap[0])
 
     def after_interval(self) -> tuple[float, float]:
-        return _wider(wilson(self.both + self.gained, self.n), self._bootstrap()[1])
+        return _wider(wilson(self.both + self.gained, self.n), self._bootstrap[1])
 
     def difference_interval(self) -> tuple[float, float]:
         """Newcombe's 95% interval for after minus before (method 10), widened by the bootstrap over students."""
-        return _wider(self._newcombe(), self._bootstrap()[2])
+        return _wider(self._newcombe(), self._bootstrap[2])
 
+    @cached_property
     def _bootstrap(self) -> tuple[tuple[float, float] | None, ...]:
         """The middle 95% of before, after and their difference over students drawn again; Nones without
         at least two students."""
