@@ -24,6 +24,7 @@ from mnist_model.engine.config import TrainConfig
 from mnist_model.engine.data import prepare_images, prepare_labels
 from mnist_model.engine.inference import EVAL_BATCH, outputs_probabilities
 from mnist_model.engine.training import Guard, TrainingCancelled, TrainingDiverged, make_dataset
+from mnist_model.figures.numbers import count
 
 from .paired import PairedAccuracy
 
@@ -89,6 +90,22 @@ class FinetuneResult:
     @property
     def mnist_accuracy_after(self) -> float:
         return self.mnist.after
+
+    def summary(self) -> str:
+        """The check in plain sentences: what trained, what measured, what the model could already read,
+        how the intervals count, and why nothing could change when nothing could."""
+        held, k_train, k_held = self.held_out, len(self.train_students), len(self.held_out_students)
+        right = held.both + held.lost
+        said = (f"It trained on {count(self.n_train_drawings, 'drawing')} by {count(k_train, 'student')} (with "
+                f"MNIST) and was checked on {count(self.n_held_out_drawings, 'drawing')} by "
+                f"{count(k_held, 'other student')}, of which the model already read {right} right before "
+                f"fine-tuning. {held.method()}.")
+        if right == held.n and held.after == 1:
+            return (f"{said} It read all {held.n} right before and still does, so these drawings cannot show "
+                    "whether the fine-tune helped: there was nothing left to gain.")
+        if right == held.n:
+            return f"{said} It read all {held.n} right before, so these drawings could show a loss but never a gain."
+        return said
 
     def card(self) -> dict:
         """What a model card records about the fine-tune (the caller adds which class it was)."""
@@ -159,6 +176,7 @@ def finetune(model: keras.Model, class_x: np.ndarray, class_y: np.ndarray, stude
     """
     report = progress or (lambda done, text: None)
     x, y = _class_data(class_x, class_y, students)
+    names = np.asarray(students, dtype=str)
     train, held = split_by_student(students, config.seed, config.held_out_share)
     (x_train, y_train), (x_test, y_test) = mnist
     report(0.0, "Measuring the model before fine-tuning ...")
@@ -169,8 +187,8 @@ def finetune(model: keras.Model, class_x: np.ndarray, class_y: np.ndarray, stude
     seconds = time.perf_counter() - start
     report(1.0, "Measuring the fine-tuned model ...")
     after = (read_right(tuned, x[held], y[held]), read_right(tuned, x_test, y_test))
-    names = np.asarray(students, dtype=str)
-    return FinetuneResult(model=tuned, config=config, held_out=PairedAccuracy.from_right(before[0], after[0]),
+    held_out = PairedAccuracy.from_right(before[0], after[0], groups=names[held])
+    return FinetuneResult(model=tuned, config=config, held_out=held_out,
                           mnist=PairedAccuracy.from_right(before[1], after[1]),
                           train_students=sorted(set(names[train])), held_out_students=sorted(set(names[held])),
                           n_train_drawings=len(train), n_held_out_drawings=len(held), seconds=seconds,

@@ -122,7 +122,7 @@ def _finetune(request: dict, store, renewer: Renewer, emit, cancel: threading.Ev
                                               "mnist_accuracy_before", "mnist_accuracy_after")}
     return {"event": "done", "model_path": str(path), **scores, "held_out": result.held_out.to_dict(),
             "mnist": result.mnist.to_dict(), "held_out_writers": len(result.held_out_students),
-            "message": f"Saved as {path.name}."}
+            "message": f"Saved as {path.name}. {result.summary()}"}
 
 
 def _card(result, request: dict, n_drawings: int, n_students: int) -> dict:

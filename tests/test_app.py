@@ -82,6 +82,8 @@ def test_filters_page_shows_patterns_and_kernels(app):
     app.switch_page("views/filters.py").run()
     assert not app.exception
     assert len(app.get("plotly_chart")) == 4  # three pattern grids and the kernels
+    said = " ".join(c.value for c in app.caption)
+    assert "Filters 7 and 23 of conv_1 look nearly blank" in said and "Filter 4 of conv_1 is nearly all white" in said
     app.segmented_control(key="kernel_layer").set_value("conv_2").run()
     assert not app.exception and app.slider(key="kernel_filter_conv_2").max == 63
 

@@ -40,7 +40,8 @@ def test_a_drawn_digit_is_shifted_and_both_networks_heatmaps_show(browser, app_u
     heatmaps = main.locator(".stPlotlyChart").filter(has_text="px to the left (-) or right (+)")
     heatmaps.nth(1).wait_for(timeout=30_000)
     assert heatmaps.count() == 2
-    assert "classic: convnet" in heatmaps.nth(0).inner_text() and "dense: dense network" in heatmaps.nth(1).inner_text()
+    assert "classic (convnet)" in heatmaps.nth(0).inner_text() and "dense network" in heatmaps.nth(1).inner_text()
+    assert "dense (dense network)" not in main.inner_text() and "dense: dense" not in main.inner_text()
     assert "Input: drawing" in main.locator("[data-testid='stCaptionContainer']").first.inner_text()
     assert main.get_by_role("combobox", name="Probability of").input_value() == "the digit the convnet reads (3)"
     assert "A probability of 3 over 50%: the convnet at" in main.inner_text()

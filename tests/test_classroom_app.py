@@ -253,7 +253,8 @@ def test_dashboard_counts_what_the_class_sent(class_db, code):
     at.button[0].click().run()
     drawings = next(m for m in at.metric if m.label == "Drawings")
     right = next(m for m in at.metric if m.label == "Read right")
-    assert (drawings.value, right.value) == ("3", "67%")
+    assert (drawings.value, right.value, right.delta) == ("3", "67%", "2 of 3")
+    assert any(c.value == "Read right per digit meant: 0s: 1 of 1; 1s: 1 of 2." for c in at.caption)
     assert any("1 → 7" in b.label for b in at.button)  # the wrong one leads the hardest drawings
 
 

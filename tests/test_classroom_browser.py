@@ -12,7 +12,7 @@ import classroom
 
 pytestmark = browser_marks()
 PASSWORD = "correct horse"
-ONE = [[(160, 50), (162, 270)]]  # one straight stroke: every model reads a 1
+ONE = [[(130, 40), (132, 220)]]  # one straight stroke (inside the phone's smaller canvas too): every model reads a 1
 
 
 def teacher_logs_in(browser, url: str, page=None):
@@ -183,6 +183,11 @@ def test_a_phone_opening_the_class_link_sees_the_offer_without_opening_the_sideb
     assert answer["y"] >= 0 and answer["y"] + answer["height"] <= 844, answer
     assert page.evaluate(SCROLL) == scroll, "drawing scrolled the page"
     page.screenshot(path=tmp_path / "phone-joined-drawn-390x844.png")
+    canvas = page.locator("canvas.upper-canvas").first.bounding_box()
+    assert canvas["x"] + canvas["width"] <= 390 - 80  # a finger's strip beside the canvas scrolls the page
+    for part in (".st-key-intended_digit", ".st-key-send_to_class button"):  # choose and send: no scrolling
+        box = page.locator(part).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 844, (part, box)
     phone.close()
 
 
@@ -335,6 +340,11 @@ def test_the_projector_view_fits_the_back_of_the_room(browser, lesson, tmp_path)
     assert size >= 48 and code in teacher.locator(".st-key-projector_code").inner_text()
     assert not teacher.locator("[data-testid='stSidebar']").is_visible()
     assert "1/1" in teacher.locator(".st-key-projector_counts").inner_text()  # the digit 1: read right once
+    link_size = teacher.locator(".st-key-projector_link code").evaluate("c => parseFloat(getComputedStyle(c).fontSize)")
+    assert link_size >= 24  # the join link is read from the room, not only scanned
+    assert not teacher.locator(".st-key-teacher_class_picker").is_visible()  # no picker, no Log out on the screen
+    assert not teacher.locator(".st-key-teacher_log_out").is_visible()
+    assert teacher.locator(".st-key-teacher_projector").is_visible()  # the way back stays
     teacher.set_viewport_size({"width": 390, "height": 844})
     wait_until_idle(teacher)
     teacher.screenshot(path=tmp_path / "projector-390x844.png")

@@ -81,6 +81,7 @@ def test_teacher_fine_tunes_and_finds_the_new_model_in_the_picker(lesson, finetu
     assert not at.exception
     saved = next(s.value for s in at.success if s.value.startswith("Saved as"))
     assert f"class-{code}-" in saved and "model picker" in saved
+    assert "right before fine-tuning" in saved and "each of the 2 students as one unit" in saved  # how it counts
     held, mnist_after = (next(m for m in at.metric if m.label == label)
                          for label in ("Held-out class drawings", "MNIST test set"))
     outcome = state.outcome

@@ -59,3 +59,35 @@ def test_changes_are_written_in_points_never_percent():
     assert "%" not in said.split("the change")[1] and "points" in said
     assert "Within noise" in said and "48 drawings cannot tell" in said
     assert "Beyond noise" in verdict(PairedAccuracy(both=360, lost=10, gained=40, neither=70), 1, "drawings")
+
+
+def alike_students(per: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """10 students with ``per`` drawings each, each student's all going one way (their hand is alike): 7 read
+    right before and after, 2 wrong before and right after, 1 wrong both times."""
+    kinds = [(True, True)] * 7 + [(False, True)] * 2 + [(False, False)]
+    before, after = (np.repeat([k[i] for k in kinds], per) for i in (0, 1))
+    return before, after, np.repeat(np.arange(len(kinds)), per)
+
+
+def test_each_student_counts_as_one_unit_so_alike_drawings_widen_the_intervals():
+    before, after, groups = alike_students()
+    independent = PairedAccuracy.from_right(before, after)
+    by_student = PairedAccuracy.from_right(before, after, groups=groups)
+    assert (by_student.both, by_student.n, by_student.n_clusters) == (independent.both, 120, 10)
+    for name in ("before_interval", "after_interval", "difference_interval"):
+        (low, high), (i_low, i_high) = getattr(by_student, name)(), getattr(independent, name)()
+        assert low <= i_low and high >= i_high  # never narrower than counting drawings one by one
+    assert by_student.difference_interval()[1] - by_student.difference_interval()[0] > 1.5 * (
+        independent.difference_interval()[1] - independent.difference_interval()[0])
+    assert "each of the 10 students as one unit" in by_student.method()
+    assert "independent" in independent.method()
+
+
+def test_clusters_survive_json_and_must_add_up():
+    import json
+
+    pairs = PairedAccuracy.from_right([True, True, False, True], [True, False, True, True], groups=["a", "a", "b", "c"])
+    again = PairedAccuracy(**json.loads(json.dumps(pairs.to_dict())))
+    assert again == pairs and again.difference_interval() == pairs.difference_interval()
+    with pytest.raises(ValueError, match="add up"):
+        PairedAccuracy(both=2, lost=0, gained=0, neither=0, clusters=[(1, 0, 0, 0)])

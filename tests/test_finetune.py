@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from model_zoo import logits
 
-from classroom.finetune import FinetuneConfig, epoch_indices, finetune, split_by_student, too_few
+from classroom.finetune import FinetuneConfig, FinetuneResult, epoch_indices, finetune, split_by_student, too_few
+from classroom.paired import PairedAccuracy
 from mnist_model.engine.inference import evaluate
 from mnist_model.engine.training import TrainingCancelled
 
@@ -94,6 +95,25 @@ def test_finetune_measures_before_and_after_and_leaves_the_given_model_alone(tin
     card = result.card()
     assert "model" not in card and "snapshots" not in card and card["config"]["learning_rate"] == QUICK.learning_rate
     assert card["held_out_students"] == result.held_out_students
+    assert result.held_out.n_clusters == 2  # the intervals count each held-out student as one unit
+    said = result.summary()
+    assert "It trained on 24 drawings by 3 students (with MNIST) and was checked on 16 drawings by 2 other " \
+           "students" in said and "each of the 2 students as one unit" in said
+
+
+@pytest.mark.parametrize("after, says", [
+    (PairedAccuracy(both=114, lost=0, gained=0, neither=0, clusters=[(60, 0, 0, 0), (54, 0, 0, 0)]),
+     "read all 114 right before and still does, so these drawings cannot show whether the fine-tune helped"),
+    (PairedAccuracy(both=113, lost=1, gained=0, neither=0, clusters=[(60, 0, 0, 0), (53, 1, 0, 0)]),
+     "read all 114 right before, so these drawings could show a loss but never a gain"),
+    (PairedAccuracy(both=100, lost=1, gained=10, neither=3, clusters=[(50, 1, 5, 3), (50, 0, 5, 0)]),
+     "of which the model already read 101 right before fine-tuning"),
+])
+def test_the_summary_says_plainly_when_nothing_could_change(after, says):
+    result = FinetuneResult(model=None, config=QUICK, held_out=after, mnist=after, train_students=["a", "b", "c"],
+                            held_out_students=["d", "e"], n_train_drawings=120, n_held_out_drawings=114, seconds=1.0)
+    assert says in result.summary()
+    assert "checked on 114 drawings by 2 other students" in result.summary()
 
 
 def test_a_model_that_outputs_logits_is_fine_tuned_too(tiny_data, class_digits):

@@ -21,7 +21,6 @@ from browser_support import (
 
 pytestmark = browser_marks()
 PHONE = {"width": 390, "height": 844}
-CANVAS = 320
 DIGITS = 10
 PAGES = ("feature_maps", "filters", "architecture", "convolution", "invariance", "data_efficiency", "hierarchy",
          "explain", "knockout", "evaluation", "compare", "timeline", "teacher")
@@ -69,10 +68,12 @@ def tap_clear(page) -> None:
 @pytest.mark.skipif(not UNIPEN.exists(), reason=f"real pen strokes not found at {UNIPEN}")
 def test_ten_pen_digits_drawn_by_finger_are_answered_on_the_first_screen(phone):
     digits = pick_digits(load_unipen(), DIGITS, seed=15)
+    canvas = phone.locator("canvas.upper-canvas").first.bounding_box()["width"]  # drawn smaller on a phone
+    assert canvas <= PHONE["width"] - 100  # with a strip beside it for a finger to scroll the page
     start_scroll = phone.evaluate(SCROLL)
     right, read = 0, []
     for i, sample in enumerate(digits):
-        touch_draw(phone, stroke_paths(sample, CANVAS, seed=i))
+        touch_draw(phone, stroke_paths(sample, canvas, seed=i))
         digit = wait_for_prediction(phone, timeout=60, settle=0.6)
         top, bottom = phone.evaluate(ANSWER_BOX)
         assert top >= 0 and bottom <= PHONE["height"], f"digit {i}: the answer is at {top:.0f}-{bottom:.0f} px"
@@ -96,9 +97,29 @@ def test_the_model_picker_is_one_tap_away_and_out_of_the_way(phone):
     assert "classic" in phone.get_by_role("option").first.inner_text()
 
 
-def on_screen(locator) -> bool:
+@pytest.mark.parametrize("screen", [PHONE, {"width": 768, "height": 1024}])
+def test_a_page_picked_from_the_sidebar_folds_it(browser, app_url, screen):
+    context = browser.new_context(viewport=screen, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(app_url)
+    page.locator("canvas.upper-canvas").first.wait_for(timeout=120_000)
+    settle(page)
+    page.locator("[data-testid='stExpandSidebarButton']").tap()
+    link = page.locator("[data-testid='stSidebarNav'] a", has_text="Shift a digit")
+    link.wait_for(timeout=10_000)
+    link.tap()
+    deadline = time.monotonic() + 5  # folded in the browser at once, not when the (busy) server answers
+    while on_screen(page.locator("[data-testid='stSidebar']"), screen["width"]):
+        assert time.monotonic() < deadline, "the sidebar stayed open over the page"
+        time.sleep(0.05)
+    page.get_by_role("heading", name="Shift a digit").first.wait_for(timeout=60_000)
+    assert "/invariance" in page.url
+    context.close()
+
+
+def on_screen(locator, width: int = PHONE["width"]) -> bool:
     box = locator.bounding_box()
-    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    return box is not None and box["width"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= width
 
 
 def test_a_student_sees_no_deploy_button_or_developer_menu(phone):

@@ -23,7 +23,7 @@ def test_the_draw_page_shows_no_certainty_beside_a_warning(app):
     app.run()
     assert not app.exception and "# Prediction:" in texts(app)
     assert any("its answer means little" in w.value for w in app.warning)
-    assert "confident" not in texts(app)
+    assert "% sure" not in texts(app)
     title = json.loads(app.get_by_key("probabilities").proto.spec)["layout"]["title"]["text"]
     assert title == "What it would answer, however little that means"
 
@@ -33,7 +33,7 @@ def test_a_sure_test_digit_is_never_100_percent_and_its_steps_say_test_digit(app
     app.segmented_control(key="input_source").set_value("Test digit").run()
     app.toggle(key="show_steps").set_value(True).run()
     assert not app.exception
-    assert "**>99.9%** confident" in texts(app) and "100" not in texts(app)
+    assert "**>99.9% sure**" in texts(app) and "100" not in texts(app)
     steps = json.loads(app.get_by_key("steps").proto.spec)["layout"]["annotations"][0]["text"]
     assert steps == "1. the test digit"
     assert any("A test digit was made this way already" in c.value for c in app.caption)
@@ -86,6 +86,7 @@ def test_the_architecture_page_introduces_the_notes_before_quoting_them(app):
     said = [m.value for m in at.markdown]
     first = next(i for i, m in enumerate(said) if "notes" in m)
     assert "Deep Learning with Python" in said[first] and "listing 5.1" in said[first]
+    assert "you have not seen them" in said[first] and "slip in the notes" not in " ".join(said)
 
 
 def test_the_bundled_models_are_named_as_their_cards_describe_them(app):
@@ -108,3 +109,13 @@ def test_the_integrated_gradients_caption_adds_up(app, digit):
     if black is not None and yours is not None:
         assert float(said.group(1)) == pytest.approx((yours - black) * 100, abs=1.1)
     assert np.isfinite(float(said.group(1)))
+
+
+@pytest.mark.parametrize("page", ["views/explain.py", "views/feature_maps.py", "views/compare.py"])
+def test_every_page_says_sure_the_way_draw_does(app, page):
+    app.session_state["test_index"] = 0  # a 7 the bundled model reads with a float32 probability of 1.0
+    app.segmented_control(key="input_source").set_value("Test digit").run()
+    app.switch_page(page).run()
+    assert not app.exception
+    said = texts(app) + "\n".join(f"{m.label} {m.value} {m.delta}" for m in app.metric)
+    assert ">99.9% sure" in said and ">99% sure" not in said

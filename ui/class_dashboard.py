@@ -7,13 +7,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 import classroom
 from classroom.qr import qr_png
+from mnist_model.figures.classroom import MEANT, READ, class_counts_bars, counts_words
 from mnist_model.figures.common import map_grid, pixels
 from mnist_model.figures.evaluation import confusion_heatmap, selected_cell
+from mnist_model.figures.numbers import count, ink_words, share, sure
 from mnist_model.lab.inspection import conv_layer_names
 
 from . import class_job
@@ -27,7 +28,6 @@ LATEST_SHOWN = 12  # the latest drawings, newest first
 PROJECTED_SHOWN = 6  # ... on the projector, in one row
 PROJECTED_QR = 420  # px: the join code's side on the projector, at most (scaled down on smaller screens)
 TILE = 84  # px per drawing in a gallery
-RIGHT, WRONG = "#2e7d32", "#c62828"
 PROJECTOR_CSS = """
 <style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"] {display: none;}
@@ -37,7 +37,9 @@ PROJECTOR_CSS = """
                           line-height: 1.05; margin: 0; text-align: center;}
 .st-key-projector_name p {font-size: clamp(1.3rem, 2.4vw, 2rem); overflow-wrap: anywhere; text-align: center;
                           margin: 0;}
-.st-key-projector_link p {font-size: 1.1rem; overflow-wrap: anywhere; text-align: center;}
+.st-key-projector_link p, .st-key-projector_link code {font-size: clamp(1.5rem, 2.2vw, 2.2rem); line-height: 1.25;
+                                                       word-break: break-all; text-align: center;}
+.st-key-teacher_class_picker, .st-key-teacher_log_out {display: none;}
 .st-key-projector_live [data-testid="stMetricValue"] {font-size: clamp(2.2rem, 4.5vw, 3.6rem);}
 .st-key-projector_live [data-testid="stMetricLabel"] p {font-size: 1.4rem;}
 .st-key-projector_live [data-testid="stMetricDelta"] {font-size: 1.1rem;}
@@ -69,7 +71,8 @@ def projector(store: classroom.Store, info: classroom.ClassInfo, link: str) -> N
     with join:
         if info.is_open:
             with st.container(key="projector_qr"):
-                st.image(qr_png(link, fit=PROJECTED_QR), output_format="PNG")  # PNG: JPEG blurs the modules
+                st.image(qr_png(link, fit=PROJECTED_QR), output_format="PNG",  # PNG: JPEG blurs the modules
+                         alt=f"QR code of the join link {link}")
             with st.container(key="projector_code"):
                 st.markdown(info.code)
             with st.container(key="projector_name"):
@@ -88,9 +91,9 @@ def _projected(store: classroom.Store, code: str) -> None:
     if shown is None:
         return
     summary, latest = shown
-    st.plotly_chart(_counts_figure(summary, big=True), key="projector_counts", config={"displayModeBar": False})
+    st.plotly_chart(_counts(summary, big=True), key="projector_counts", config={"displayModeBar": False})
     st.subheader("Latest drawings")
-    gallery(list(reversed(latest)), "projector", columns=PROJECTED_SHOWN, tile=80, sure=False)
+    gallery(list(reversed(latest)), "projector", columns=PROJECTED_SHOWN, tile=80, surely=False)
 
 
 def _summary_and_latest(store: classroom.Store, code: str, last: int, how_to_send: str):
@@ -113,7 +116,10 @@ def _metrics(summary: classroom.ClassSummary) -> None:
     joined.metric("Students", f"{summary.n_students} sent", f"{summary.n_joined} joined", delta_color="off",
                   delta_arrow="off")
     sent.metric("Drawings", f"{summary.n_drawings}")
-    accuracy.metric("Read right", "–" if summary.accuracy is None else f"{summary.accuracy:.0%}")
+    right = int(np.trace(summary.confusion))
+    accuracy.metric("Read right", share(right, summary.n_drawings),
+                    f"{right} of {summary.n_drawings}" if summary.n_drawings else None, delta_color="off",
+                    delta_arrow="off")
 
 
 def _live(store: classroom.Store, code: str) -> None:
@@ -122,7 +128,8 @@ def _live(store: classroom.Store, code: str) -> None:
     if shown is None:
         return
     summary, latest = shown
-    st.plotly_chart(_counts_figure(summary), key="class_counts", config={"displayModeBar": False})
+    st.plotly_chart(_counts(summary), key="class_counts", config={"displayModeBar": False})
+    st.caption(counts_words(summary.counts, np.diag(summary.confusion)))
     st.subheader("Latest drawings")
     st.caption("Newest first. Press one to see it full screen.")
     gallery(list(reversed(latest)), "latest")
@@ -130,34 +137,18 @@ def _live(store: classroom.Store, code: str) -> None:
     _hardest(summary)
 
 
-def _counts_figure(summary: classroom.ClassSummary, big: bool = False) -> go.Figure:
-    """Drawings per intended digit, each bar split into read right and read wrong, "right/all" above it."""
-    right = np.diag(summary.confusion)
-    digits = list(range(10))
-    size = 22 if big else 15
-    fig = go.Figure([go.Bar(x=digits, y=right, name="read right", marker_color=RIGHT),
-                     go.Bar(x=digits, y=summary.counts - right, name="read wrong", marker_color=WRONG)])
-    fig.add_trace(go.Scatter(x=digits, y=summary.counts, mode="text", showlegend=False, hoverinfo="skip",
-                             text=[f"{r}/{n}" if n else "" for r, n in zip(right, summary.counts)],
-                             textposition="top center", textfont=dict(size=size)))
-    fig.update_layout(barmode="stack", height=250 if big else 300, margin=dict(l=10, r=10, t=60, b=10),
-                      title=dict(text="Per digit: read right / sent", font=dict(size=size)),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right",
-                                  font=dict(size=size - 4)),
-                      xaxis=dict(dtick=1, title=dict(text="the digit meant", font=dict(size=size - 4)),
-                                 tickfont=dict(size=size)),
-                      yaxis=dict(rangemode="tozero", range=[0, max(1, int(summary.counts.max())) * 1.3],
-                                 tickfont=dict(size=max(12, size - 6))))
-    return fig
+def _counts(summary: classroom.ClassSummary, big: bool = False):
+    return class_counts_bars(summary.counts, np.diag(summary.confusion), big=big)
 
 
 def _confusion(store: classroom.Store, code: str, summary: classroom.ClassSummary) -> None:
     st.subheader("What the model read for each digit meant")
-    st.caption("Each row is the digit a student meant, each column what the model read. Click a square to see "
-               "those drawings.")
+    st.caption(f"Each row is {MEANT}, each column {READ}. Green squares are read right, red ones read wrong; a "
+               "digit nobody sent has no colour. Click a square to see those drawings.")
     matrix, cell = st.columns([3, 2])
     with matrix:
-        state = st.plotly_chart(confusion_heatmap(summary.confusion, height=480), on_select="rerun",
+        state = st.plotly_chart(confusion_heatmap(summary.confusion, height=480, true_words=MEANT,
+                                                  said_words=READ, noun="drawing"), on_select="rerun",
                                 selection_mode="points", key="class_confusion", config={"displayModeBar": False})
     with cell:
         chosen = selected_cell(state.selection)
@@ -171,7 +162,7 @@ def _confusion(store: classroom.Store, code: str, summary: classroom.ClassSummar
             st.warning(plain(err))
             return
         what = f"{meant}s read right" if meant == read else f"{meant}s read as {read}"
-        st.markdown(f"**{what}**: {int(summary.confusion[meant, read])} drawings")
+        st.markdown(f"**{what}**: {count(summary.confusion[meant, read], 'drawing')}")
         gallery(records, "cell")
 
 
@@ -185,14 +176,15 @@ def _hardest(summary: classroom.ClassSummary) -> None:
 
 
 def gallery(records: list[classroom.DrawingRecord], key: str, columns: int = 6, tile: int = TILE,
-            sure: bool = True) -> None:
+            surely: bool = True) -> None:
     """Drawings in a row of tiles, each with what was meant, what was read (and how surely), and by whom."""
     cells = st.columns(columns)
     for i, record in enumerate(records):
         with cells[i % columns]:
-            st.image(pixels(record.image / 255.0, scale=3), width=tile)
+            st.image(pixels(record.image / 255.0, scale=3), width=tile,
+                     alt=f"A drawing of a {record.intended}, read as {record.predicted}")
             said = "✓" if record.right else f"→ {record.predicted}"
-            surely = f" · {record.confidence:.0%}" if sure else ""
+            surely = f" · {sure(record.confidence)}" if surely else ""
             if st.button(f"{record.intended} {said}{surely}", key=f"{key}_{record.id}",
                          help=plain(record.nickname or "anonymous")):
                 full_screen(record)
@@ -204,9 +196,9 @@ def full_screen(record: classroom.DrawingRecord) -> None:
     image = record.image / 255.0
     who = plain(record.nickname) if record.nickname else "a student"
     st.markdown(f"By **{who}**: meant **{record.intended}**, the model read **{record.predicted}** "
-                f"({record.confidence:.0%} sure) with {plain(record.model_name)}.")
+                f"({sure(record.confidence)}) with {plain(record.model_name)}.")
     big, maps = st.columns([1, 2])
-    big.image(pixels(image, scale=12), caption="What the network saw (28x28)")
+    big.image(pixels(image, scale=12), caption="What the network saw (28x28)", alt=ink_words(image))
     convs = conv_layer_names(predictor().model)
     with maps:
         if not convs:
@@ -233,7 +225,7 @@ def export_buttons(store: classroom.Store, code: str) -> None:
         st.warning(f"The export could not be made: {plain(err)}")
         return
     left, right = st.columns(2)
-    left.download_button(f"Download {n} drawings (.npz)", npz_bytes, npz.name, mime="application/octet-stream",
+    left.download_button(f"Download {count(n, 'drawing')} (.npz)", npz_bytes, npz.name, mime="application/octet-stream",
                          key="export_npz", width="stretch")
     right.download_button("Download the table (.csv)", table_bytes, table.name, mime="text/csv", key="export_csv",
                           width="stretch")

@@ -21,6 +21,7 @@ import classroom
 from classroom.db import DEFAULT_DB, ENV_VAR, ClassStoreError, ClassStoreUnavailable, RateLimited
 from classroom.store import MAX_PNG_BYTES, MAX_PNG_SIDE
 from mnist_model.engine.preprocess import canvas_to_mnist
+from mnist_model.figures.numbers import sure
 
 from .class_login import client_key, is_teacher, restore_teacher, session_key
 from .current import CurrentInput, active_model_path, keep, kept, predictor
@@ -359,9 +360,9 @@ def _sent_list(joined: dict) -> None:
     with st.expander(f"What you sent ({len(sent)})"):
         for record in reversed(sent[-12:]):
             image, text, button = st.columns([1, 3, 2], vertical_alignment="center")
-            image.image(record.image, width=56, clamp=True)
+            image.image(record.image, width=56, clamp=True, alt=f"Your drawing of a {record.intended}")
             verdict = "read right" if record.right else f"read as {record.predicted}"
-            text.markdown(f"A **{record.intended}**, {verdict} ({record.confidence:.0%})")
+            text.markdown(f"A **{record.intended}**, {verdict} ({sure(record.confidence)})")
             button.button("Withdraw", key=f"withdraw_{record.id}", on_click=_withdraw,
                           args=(joined["student"], record.id))
 

@@ -18,6 +18,7 @@ from mnist_model.engine.storage import (
     stage_upload,
 )
 from mnist_model.figures.common import training_curves
+from mnist_model.figures.numbers import percent
 
 from . import resources
 from .classroom import model_changes_refused, students_locked
@@ -81,7 +82,7 @@ def _card_caption(card: dict) -> None:
     elif card.get("class_code"):
         tuned = card.get("finetune") or {}
         before, after = tuned.get("class_accuracy_before"), tuned.get("class_accuracy_after")
-        moved = (f" · held-out class drawings {before:.0%} → {after:.0%}"
+        moved = (f" · held-out class drawings {percent(before, 0, exact=True)} → {percent(after, 0, exact=True)}"
                  if isinstance(before, (int, float)) and isinstance(after, (int, float)) else "")
         st.caption(f"{plain(card.get('recipe', '?'))} of {plain(card.get('fine_tuned_from', '?'))} · "
                    f"{card.get('class_drawings', 0):,} drawings from {card.get('class_students', 0):,} students"

@@ -3,7 +3,8 @@
 Streamlit stacks columns on screens up to 640 px wide; the rules for that width make the first
 screen count (less padding, a smaller title), so that on a 390x844 phone the answer sits under
 the canvas without scrolling. Nothing here hides content: long button labels wrap instead of
-ending in "…", code lines wrap instead of running off the edge. (Plotly's zoom buttons are left
+ending in "…", code lines wrap instead of running off the edge. Grey and red text is darkened to
+WCAG AA's 4.5:1 where Streamlit's own colours fall short. (Plotly's zoom buttons are left
 out on touch screens, where they would sit on top of a plot's legend.)
 """
 
@@ -22,6 +23,10 @@ _CSS = """
 /* a button or a metric says all it has to say: its label wraps rather than ending in an ellipsis */
 [data-testid='stMain'] .stMarkdownEllipsis,
 [data-testid='stMain'] .stMarkdownEllipsis p { white-space: normal; overflow: visible; text-overflow: clip; }
+/* text meets WCAG AA's 4.5:1 on white and on the sidebar's grey: Streamlit's captions (dark text at
+   60% opacity, #828180 on white) are 3.9:1, and a chosen segment's red on its pink 4.47:1 */
+[data-testid='stCaptionContainer'], [data-testid='stImageCaption'] { color: #5e5d5c; opacity: 1; }
+button[data-variant='segmented_control'][aria-checked='true'] p { color: #a8283a; }
 /* the convolution page's panels level with each other, whether a title takes one line or two,
    and its × and = level with their middle */
 [class*='st-key-conv_'][class*='_title'] { min-height: 3rem; }
@@ -29,6 +34,19 @@ _CSS = """
 
 @media (max-width: 640px) {
   [data-testid='stMainBlockContainer'] { padding-bottom: 5rem; }
+  /* the 320-px canvas drawn at 270 px, so a finger has a strip beside it to scroll the page with;
+     the canvas still draws in its own 320-px coordinates, so a drawing is the same on every screen */
+  .st-key-canvas { transform: scale(0.84); transform-origin: top left; margin-bottom: -3.2rem; }
+  /* after the answer, a student in a class chooses the digit and sends it on the same screen */
+  [data-testid='stMainBlockContainer'] { padding-top: 3.75rem; }
+  .st-key-class_send { gap: 0.5rem; padding: 0.75rem; }
+  .st-key-class_send [data-testid='stWidgetLabel'] { margin-bottom: 0.25rem; }
+  /* the ten digits in one row of tall keys, as a phone's number row */
+  .st-key-intended_digit, .st-key-intended_digit [data-testid='stButtonGroup'] { width: auto; align-self: stretch; }
+  .st-key-intended_digit [role='radiogroup'] { display: grid; grid-template-columns: repeat(10, 1fr); gap: 0.2rem;
+                                               width: auto; max-width: none; }
+  .st-key-intended_digit [role='radiogroup'] button { min-width: 0; min-height: 2.75rem; padding: 0;
+                                                      justify-content: center; }
   [data-testid='stMain'] h1 { font-size: 2rem; padding: 0.25rem 0 0.5rem; }
   [data-testid='stMain'] h2 { font-size: 1.5rem; }
   .st-key-prediction h1 { font-size: 2.6rem; padding: 0; }
@@ -63,5 +81,22 @@ _CSS = """
 """
 
 
+# On a phone or a portrait tablet the open sidebar covers or squeezes the page: a tap on a page's link
+# folds it at once, in the browser, without waiting for the server (a busy one takes seconds to answer).
+_NAV_FOLDS_SIDEBAR = """
+<script>
+if (!window.convnetNavFoldsSidebar) {
+  window.convnetNavFoldsSidebar = true;
+  document.addEventListener('click', event => {
+    if (!event.target.closest("[data-testid='stSidebarNav'] a") || !matchMedia('(max-width: 768px)').matches) return;
+    setTimeout(() => document.querySelector("[data-testid='stSidebarCollapseButton'] button")?.click(), 0);
+  }, true);
+}
+</script>
+"""
+
+
 def apply_style() -> None:
     st.markdown(_CSS, unsafe_allow_html=True)
+    with st.sidebar:  # there it takes no room on the page
+        st.html(_NAV_FOLDS_SIDEBAR, unsafe_allow_javascript=True)

@@ -11,9 +11,9 @@ from mnist_model.figures.common import architecture_diagram
 from ui.current import active_model_path, predictor
 from ui.text import plain
 
-NOTES = ("The bundled convnet is listing 5.1 of François Chollet's book *Deep Learning with Python*. This app "
-         "started from a set of notes that teach that listing and print its `model.summary()` table: below, "
-         "*the notes*. Checking their numbers by hand turns up a slip.")
+NOTES = ("The bundled convnet is listing 5.1 of François Chollet's book *Deep Learning with Python*. Some course "
+         "notes that teach that listing (this app started from them; you have not seen them) print its "
+         "`model.summary()` table. Checking their table by hand, with the rules above, turns up a mistake.")
 
 st.title("Architecture")
 model = predictor().model
@@ -63,18 +63,18 @@ def _slip_table(rows: list[dict], which: str) -> "pd.io.formats.style.Styler":
                              * len(row), axis=1)
 
 
-st.subheader("A slip in the notes")
+st.subheader("Check a printed table by hand")
 slip = _notes_slip()
 printed_total, text_total = (sum(r[f"{w}_params"] for r in slip) for w in ("printed", "text"))
 st.markdown(NOTES)
-st.markdown("The notes say conv_3 outputs **(3, 3, 64)**, flattened to **576** numbers. But the summary they "
+st.markdown("The notes' text says conv_3 outputs **(3, 3, 64)**, flattened to **576** numbers. But the table they "
             "print counts **36,351** parameters for conv_3, a flatten of **567** and **36,352** for the dense "
-            "layer. Those are the numbers of a conv_3 with **63** filters: a slip in the notes. "
-            "The rows that differ are shaded.")
+            "layer. Those are the numbers of a conv_3 with **63** filters: the table does not match the text "
+            "beside it. The rows that differ are shaded.")
 left, right = st.columns(2)
-left.markdown(f"**As printed in the notes** (conv_3 with 63 filters): {printed_total:,} parameters")
+left.markdown(f"**The table as the notes print it** (conv_3 with 63 filters): {printed_total:,} parameters")
 left.dataframe(_slip_table(slip, "printed"), hide_index=True, width="stretch")
-right.markdown(f"**As the notes' text says** (conv_3 with 64 filters, this app's model): {text_total:,} parameters")
+right.markdown(f"**As their text says** (conv_3 with 64 filters, this app's model): {text_total:,} parameters")
 right.dataframe(_slip_table(slip, "text"), hide_index=True, width="stretch")
 st.markdown("- conv_3: (3 × 3 × 64 + 1) × **63** = 577 × 63 = **36,351**, against 577 × 64 = 36,928\n"
             "- flatten: 3 × 3 × **63** = **567**, against 3 × 3 × 64 = 576\n"

@@ -8,7 +8,7 @@ import streamlit as st
 from mnist_model.engine.network import format_shape
 from mnist_model.engine.storage import ModelFileError
 from mnist_model.figures.common import map_grid, pixels, probability_bars
-from mnist_model.figures.numbers import percent
+from mnist_model.figures.numbers import ink_words, sure
 from mnist_model.lab.inspection import feature_maps, training_only_layers
 from ui import resources
 from ui.ask import describe
@@ -52,7 +52,7 @@ def show_model(side: str, path: Path, image: np.ndarray) -> int | None:
     *inner, last = predictor.layer_names
     probs = predictor.to_probabilities(acts[last])
     digit = int(probs.argmax())
-    st.metric(f"{plain(path.stem)} reads", str(digit), f"{percent(probs[digit], 0)} sure", delta_color="off",
+    st.metric(f"{plain(path.stem)} reads", str(digit), sure(probs[digit]), delta_color="off",
               delta_arrow="off")
     st.plotly_chart(probability_bars(probs, title=""), key=f"compare_probs_{side}", config={"displayModeBar": False})
     skipped = set(training_only_layers(predictor.model))  # their maps equal the layer before
@@ -87,7 +87,8 @@ if len(entries) < 2:
 else:
     picture, summary = st.columns([1, 4], vertical_alignment="center")
     with picture.container(key="network_view_compare"):
-        st.image(pixels(current.prep.image, scale=1), width=PICTURE)
+        st.image(pixels(current.prep.image, scale=1), width=PICTURE,
+                 alt=f"The input both models read: {ink_words(current.prep.image)}")
     summary.caption(f"Input: {describe(current)}. Both models see this same 28x28 image; each feature map shows "
                     "where one filter found its pattern.")
     outcome = summary.empty()

@@ -14,7 +14,7 @@ from mnist_model.engine.preprocess import (
     read_upload,
 )
 from mnist_model.figures.common import pixels, preprocessing_steps, probability_bars
-from mnist_model.figures.numbers import percent
+from mnist_model.figures.numbers import ink_words, percent, sure
 from mnist_model.lab.familiarity import UNFAMILIAR
 from ui import resources
 from ui.classroom import send_to_class
@@ -86,7 +86,7 @@ def test_digit_input() -> CurrentInput:
     label = int(labels[index])
     with st.container(key="network_view_test"):
         st.image(pixels(images[index] / 255.0, scale=1), caption=f"MNIST test image #{index}: a {label}",
-                 width=CANVAS_SIZE)
+                 width=CANVAS_SIZE, alt=f"MNIST test image #{index}, a handwritten {label}: {ink_words(images[index])}")
     return CurrentInput("test digit", canvas_to_mnist(images[index]), label, f"test image #{index}")
 
 
@@ -110,7 +110,8 @@ def upload_input() -> CurrentInput | None:
         return None
     for note in saved["notes"]:
         st.caption(plain(note, limit=400))
-    st.image(saved["preview"], caption=plain(saved["name"]), width=CANVAS_SIZE)
+    st.image(saved["preview"], caption=plain(saved["name"]), width=CANVAS_SIZE,
+             alt=f"The uploaded picture, {saved['preview'].width}x{saved['preview'].height} pixels as shown")
     return saved["input"]
 
 
@@ -148,10 +149,10 @@ def show_prediction(current: CurrentInput | None) -> tuple[np.ndarray | None, tu
             for doubt in said:
                 st.warning(doubt, icon=":material/help:")
         elif confidence < UNSURE_BELOW:
-            st.warning(f"Not sure: {digit} or {int(order[1])}? ({percent(confidence, 0)} vs "
-                       f"{percent(probs[order[1]], 0)})")
+            st.warning(f"Not sure: {digit} or {int(order[1])}? ({percent(confidence, 1)} vs "
+                       f"{percent(probs[order[1]], 1)})")
         else:
-            st.markdown(f"**{percent(confidence)}** confident")
+            st.markdown(f"**{sure(confidence)}**")
         if current.label is not None:
             verdict = "right" if current.label == digit else "wrong"
             st.markdown(f"True label: **{current.label}** · the network is {verdict}.")
@@ -182,11 +183,16 @@ def what_the_network_sees(current: CurrentInput | None) -> None:
     with st.expander("What the network sees", expanded=True):
         image, why = st.columns(2)
         with image.container(key="network_view"):
-            st.image(pixels(current.prep.image, scale=1), caption="The 28x28 input", width=NETWORK_VIEW)
+            st.image(pixels(current.prep.image, scale=1), caption="The 28x28 input", width=NETWORK_VIEW,
+                     alt=f"The input the network reads: {ink_words(current.prep.image)}")
         with why.container(key="network_view_why"):
             if kept_toggle("Show the ink behind the answer", "show_saliency"):
-                st.image(pixels(predictor().saliency(current.prep.image), scale=1, colormap="hot"),
-                         caption="Bright: the ink that pushed the network towards its answer", width=NETWORK_VIEW)
+                saliency = predictor().saliency(current.prep.image)
+                row, col = np.unravel_index(int(np.argmax(saliency)), saliency.shape)
+                st.image(pixels(saliency, scale=1, colormap="hot"),
+                         caption="Bright: the ink that pushed the network towards its answer", width=NETWORK_VIEW,
+                         alt=f"Saliency map, 28x28: brightest at row {row}, column {col}; "
+                             f"{int((saliency >= 0.5 * saliency.max()).sum())} pixels at half of that or more")
         if kept_toggle("Show the preprocessing steps", "show_steps"):
             already = (" A test digit was made this way already, so the steps change it very little."
                        if current.source == "test digit" else "")

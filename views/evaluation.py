@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_model.figures.evaluation import class_accuracy_bars, confusion_heatmap, digit_tile, selected_cell
-from mnist_model.figures.numbers import percent
+from mnist_model.figures.evaluation import class_error_bars, confusion_heatmap, digit_tile, selected_cell
+from mnist_model.figures.numbers import percent, sure
 from mnist_model.lab.evaluation import Evaluation
 from ui import evaluation as evaluations
 from ui import resources
@@ -18,16 +18,13 @@ CELL_GALLERY = 16  # digits of one square shown at most, about as tall as the ma
 TILE = 80  # a gallery digit's width in pixels
 
 
-def sure(confidence: float) -> str:
-    """How sure the model was, never rounded up to 100%."""
-    return percent(confidence, 0)
-
-
 def gallery(result: Evaluation, indices: np.ndarray, captions: list[str]) -> None:
     """Test digits with a caption each, framed green when read right and red when read wrong."""
     images = resources.test_images()[0]
     tiles = [digit_tile(images[i], result.predicted[i] == result.labels[i]) for i in indices]
-    st.image(tiles, caption=captions, width=TILE)
+    alts = [f"Test digit #{i}: a {result.labels[i]}, read as {result.predicted[i]}, {sure(result.confidence[i])}"
+            for i in indices]
+    st.image(tiles, caption=captions, width=TILE, alt=alts)
 
 
 def scores(result: Evaluation) -> None:
@@ -38,8 +35,12 @@ def scores(result: Evaluation) -> None:
     digit = int(np.nanargmin(result.per_class_accuracy))
     read_right = percent(result.per_class_accuracy[digit], 1, exact=True)
     hardest.metric("Hardest digit", str(digit), f"{read_right} read right", delta_color="off", delta_arrow="off")
-    st.plotly_chart(class_accuracy_bars(result.per_class_accuracy), key="eval_classes",
-                    config={"displayModeBar": False})
+    totals, right = result.confusion.sum(axis=1), np.diag(result.confusion)
+    wrong = totals - right
+    most, least = int(wrong.argmax()), int(wrong.argmin())
+    st.caption(f"Mistakes per digit, counted from 0: most on the {most}s ({wrong[most]:,} of {totals[most]:,} read "
+               f"wrong), fewest on the {least}s ({wrong[least]:,} of {totals[least]:,}).")
+    st.plotly_chart(class_error_bars(totals, right), key="eval_classes", config={"displayModeBar": False})
 
 
 def confusion(result: Evaluation) -> None:
@@ -67,7 +68,7 @@ def cell_digits(result: Evaluation, cell: tuple[int, int] | None) -> None:
     how_sure = " Under each, how sure it was." if len(shown) else ""
     st.markdown(f"**{what}**: {len(indices):,} test digits{surest}.{how_sure}")
     if len(shown):  # an empty square: its count, 0, says it all
-        gallery(result, shown, [f"{sure(result.confidence[i])} sure" for i in shown])
+        gallery(result, shown, [sure(result.confidence[i]) for i in shown])
 
 
 def mistakes(result: Evaluation) -> None:

@@ -4,15 +4,17 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.figures.explain import Overlay, explanation_panels, point_labels
-from mnist_model.figures.numbers import percent, points
+from mnist_model.figures.numbers import percent, points, sure
 from mnist_model.lab.explain import (
     MIN_CAM_SIDE,
     OCCLUSION_PATCH,
     Attribution,
+    OnInk,
     cam_layer,
     grad_cam,
     integrated_gradients,
     occlusion,
+    on_ink,
     on_pixels,
     spread,
 )
@@ -83,23 +85,33 @@ def gradients_note(attribution: Attribution, digit: int, probability: float) -> 
             f"pushed towards {digit}, blue ones away; empty paper gets no share. {adds}")
 
 
+def cam_note(cam: OnInk, layer: str, digit: int) -> str:
+    """What the Grad-CAM picture shows, and what it leaves out: the share of its map on empty paper."""
+    if not np.nanmax(cam.values, initial=0.0) > 0:
+        return (f"**Grad-CAM** finds nothing on the ink here: weighted by how much each of {layer}'s filters speaks "
+                f"for {digit}, the maps add up to zero or less on every stroke, and Grad-CAM keeps only what is "
+                "above zero. It happens on a few digits in a hundred; the other two maps still answer.")
+    off = (f" {percent(cam.off_ink, 0, exact=True)} of the map lay on empty paper, where there is no stroke to "
+           "point at: that part is left black." if cam.off_ink > 0 else "")
+    return (f"**Grad-CAM**: on each stroke, how strongly {layer}'s filters that speak for {digit} answered there, "
+            f"yellow the strongest, purple none (the scale under the picture). Only ink is coloured.{off}")
+
+
 def show_maps(image: np.ndarray, digit: int, probability: float, layer: str | None, patch: int) -> None:
     cam, drops, attribution = _maps(resources.model_key(active_model_path()), image, digit, layer, patch)
     shares = spread(attribution.shares)
+    for_against = (f"against {digit}", f"for {digit}")
     overlays = [Overlay(f"Occlusion ({patch}x{patch} square)", drops, True, "%{text}", point_labels(
                     drops, f"without this ink: {digit} {{points}} less likely", f"without this ink: {digit} "
-                    "{points} likelier")),
+                    "{points} likelier"), for_against),
                 Overlay("Integrated gradients", shares, True, "%{text}", point_labels(
-                    shares, f"share: {{points}} for {digit}", f"share: {{points}} against {digit}", 2))]
-    if cam is not None:
-        overlays.insert(0, Overlay(f"Grad-CAM on {layer}", cam, False, "%{z:.0%} of the strongest"))
+                    shares, f"share: {{points}} for {digit}", f"share: {{points}} against {digit}", 2), for_against)]
     notes = [occlusion_note(drops, digit), gradients_note(attribution, digit, probability)]
     if cam is not None:
-        notes.insert(0, f"**Grad-CAM**: where {layer}'s filters that speak for {digit} found their patterns. "
-                        "Yellow: the strongest evidence." if cam.max() > 0 else
-                     f"**Grad-CAM** finds nothing here: weighted by how much each of {layer}'s filters speaks "
-                     f"for {digit}, the maps add up to less than zero everywhere, and Grad-CAM keeps only what is "
-                     "above zero. It happens on a few digits in a hundred; the other two maps still answer.")
+        kept = on_ink(cam, image)
+        overlays.insert(0, Overlay(f"Grad-CAM on {layer}", kept.values, False, "%{z:.0%} of the map's strongest",
+                                   ends=("none", "strongest")))
+        notes.insert(0, cam_note(kept, layer, digit))
     for i, (column, overlay, note) in enumerate(zip(st.columns(len(notes)), overlays, notes)):
         # one figure per map, so that on a phone each stacks under the last, full width, its words under it
         column.plotly_chart(explanation_panels(image, [overlay]), key=f"explain_map_{i}",
@@ -113,7 +125,7 @@ image = current.prep.image
 pred = predictor()
 probs = pred.probabilities(image)
 read = int(probs.argmax())
-st.caption(f"Input: {describe(current)} · the network reads **{read}** ({percent(probs[read], 0)} sure). "
+st.caption(f"Input: {describe(current)} · the network reads **{read}** ({sure(probs[read])}). "
            "Three different ways of asking which parts of the picture made it say so.")
 choose_digit, choose_layer, choose_patch = st.columns([1, 2, 1])
 with choose_digit:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from mnist_model.engine.network import format_shape
 from mnist_model.figures.common import digit_image, map_grid, probability_bars, vector_strip
-from mnist_model.figures.numbers import percent
+from mnist_model.figures.numbers import sure
 from mnist_model.lab.inspection import feature_maps, training_only_layers
 from ui.ask import describe
 from ui.current import CurrentInput, input_or_test_digit, predictor
@@ -45,7 +45,7 @@ def show_layer(name: str, out: np.ndarray, maps: np.ndarray | None, shared: bool
     if training_only:
         st.caption("The same as its input: this layer only acts while the network trains.")
     elif maps is not None:
-        st.plotly_chart(map_grid(maps, shared_scale=shared, cols=8 if len(maps) <= 32 else 16),
+        st.plotly_chart(map_grid(maps, shared_scale=shared, cols=8 if len(maps) <= 32 else 16, numbered=True),
                         key=f"fm_{name}", config={"displayModeBar": False})
     else:
         st.plotly_chart(vector_strip(out), key=f"fm_{name}", config={"displayModeBar": False})
@@ -62,7 +62,7 @@ maps = {name: m for name in inner if (m := feature_maps(acts[name])) is not None
 
 how_to_read = " Each small square is one channel: where it is bright, the filter found its pattern." if maps else ""
 st.caption(f"Input: {describe(current)} · predicted **{int(probs.argmax())}** "
-           f"({percent(probs.max(), 0)}).{how_to_read}")
+           f"({sure(probs.max())}).{how_to_read}")
 if not maps:
     st.info(NO_MAPS)
 shared = zoom_panel(current, maps, acts) if maps else True

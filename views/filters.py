@@ -1,9 +1,10 @@
 """Filters: the learned kernels, and the input each filter responds to most."""
 
+import numpy as np
 import streamlit as st
 
 from mnist_model.figures.common import DIVERGING, map_grid
-from mnist_model.lab.inspection import conv_kernels, conv_layer_names
+from mnist_model.lab.inspection import conv_kernels, conv_layer_names, nearly_blank
 from ui import resources
 from ui.current import active_model_path, predictor
 
@@ -30,7 +31,32 @@ def show_patterns(layers: list[str]) -> None:
     for tab, name in zip(tabs, layers):
         with tab:
             st.plotly_chart(map_grid(patterns[name], colorscale="Greys_r", label="filter", cols=16,
-                                     shared_scale=True), key=f"patterns_{name}", config={"displayModeBar": False})
+                                     shared_scale=True, numbered=True), key=f"patterns_{name}",
+                            config={"displayModeBar": False})
+            blank_note(name, patterns[name])
+
+
+def blank_note(layer: str, patterns: np.ndarray) -> None:
+    """Why some squares are nearly one even tone: grey (nothing to climb) or bright (any ink excites it)."""
+    blank = nearly_blank(patterns)
+    bright = [int(i) for i in blank if np.median(patterns[i]) > 0.75]
+    grey = [int(i) for i in blank if i not in bright]
+    if grey:
+        st.caption(f"{_filters(grey)} of {layer} {'look' if len(grey) > 1 else 'looks'} nearly blank: one even "
+                   "grey, a speck at most. Gradient ascent starts from grey noise and can only climb where the "
+                   "filter answers (above zero); "
+                   f"{'these answered' if len(grey) > 1 else 'this one answered'} almost nowhere, so almost "
+                   "nothing changed. That does not make them useless on a real digit: see Feature maps.")
+    if bright:
+        st.caption(f"{_filters(bright)} of {layer} {'are' if len(bright) > 1 else 'is'} nearly all white: "
+                   "gradient ascent found that brightness everywhere excites "
+                   f"{'them' if len(bright) > 1 else 'it'} more than any stroke it could draw.")
+
+
+def _filters(indices: list[int]) -> str:
+    """"Filter 4", "Filters 7 and 23", "Filters 1, 2 and 3"."""
+    names = [str(i) for i in indices]
+    return f"Filter {names[0]}" if len(names) == 1 else f"Filters {', '.join(names[:-1])} and {names[-1]}"
 
 
 def show_kernels(model, layers: list[str]) -> None:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_model.engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
 from mnist_model.figures.common import pixels
-from mnist_model.figures.numbers import percent
+from mnist_model.figures.numbers import ink_words, percent, sure
 from mnist_model.figures.shift import accuracy_curves, equivariance_maps, movement, shift_heatmap, unit_bars
 from mnist_model.lab.inspection import conv_layer_names
 from mnist_model.lab.shift import MAX_SHIFT, conv_equivariance, hidden_units, shift_image, similarity
@@ -30,6 +30,11 @@ def model_pair() -> tuple[Path, Path]:
     return PRETRAINED_MODEL, active_model_path()
 
 
+def network_name(path: Path, kind: str) -> str:
+    """"classic (convnet)", or only "dense network" where the file's name already says the kind."""
+    return kind if path.stem in kind.split() else f"{path.stem} ({kind})"
+
+
 def pick_digit(read: int, label: int | None) -> int:
     """The digit whose probability is mapped: the convnet's reading of the unmoved input unless chosen."""
     options = [None, *range(10)]
@@ -38,7 +43,6 @@ def pick_digit(read: int, label: int | None) -> int:
         format_func=lambda d: f"the digit the convnet reads ({read})" if d is None else str(d),
         help=f"The true label of this test digit is {label}." if label is not None else None)
     return read if choice is None else choice
-
 
 
 def heatmaps(image: np.ndarray, conv: Path, dense: Path, digit: int, read: int) -> None:
@@ -51,7 +55,7 @@ def heatmaps(image: np.ndarray, conv: Path, dense: Path, digit: int, read: int) 
     columns = st.columns(2)
     for column, grid_, path, kind, key in zip(columns, grids, (conv, dense), ("convnet", "dense network"),
                                               ("shift_conv", "shift_dense")):
-        column.plotly_chart(shift_heatmap(grid_, digit, f"{path.stem}: {kind}"), key=key,
+        column.plotly_chart(shift_heatmap(grid_, digit, network_name(path, kind)), key=key,
                             config={"displayModeBar": False})
     kept = [int((g > SURE).sum()) for g in grids]
     st.caption(f"A probability of {digit} over {SURE:.0%}: the convnet at **{kept[0]}** of {grids[0].size} "
@@ -67,11 +71,12 @@ def one_shift(image: np.ndarray, conv: Path, dense: Path) -> None:
     moved = shift_image(image, dx, dy)
     picture, conv_col, dense_col = st.columns(3)
     with picture.container(key="network_view_shift"):  # the style shows these pictures pixel by pixel
-        st.image(pixels(moved, scale=1), caption=movement(dx, dy), width=PICTURE)
+        st.image(pixels(moved, scale=1), caption=movement(dx, dy), width=PICTURE,
+                 alt=f"The digit {movement(dx, dy)}: {ink_words(moved)}")
     for column, path, kind in ((conv_col, conv, "convnet"), (dense_col, dense, "dense network")):
         probs = invariance.probabilities(path)(moved[None])[0]
-        column.metric(f"{plain(path.stem)} ({kind}) reads", str(int(probs.argmax())),
-                      f"{percent(probs.max(), 0)} sure", delta_color="off", delta_arrow="off")
+        column.metric(f"{plain(network_name(path, kind))} reads", str(int(probs.argmax())),
+                      sure(probs.max()), delta_color="off", delta_arrow="off")
     equivariance(image, conv, dx, dy)
     dense_units(image, dense, dx, dy)
 
@@ -102,9 +107,14 @@ def dense_units(image: np.ndarray, dense: Path, dx: int, dy: int) -> None:
     except ValueError:
         st.info("This dense network has no hidden layer of units to look at.")
         return
-    st.caption("Each unit of the dense network is wired to fixed pixels, so moved ink lands on other weights and "
-               f"the units answer differently: the pattern of its {len(original)} units matches only "
-               f"**{percent(similarity(original, moved), 0, exact=True)}** (100% would be unchanged).")
+    if dx == dy == 0:
+        st.caption(f"The digit has not moved, so the pattern of the dense network's {len(original)} units matches "
+                   f"**{percent(similarity(original, moved), 0, exact=True)}**: it is the same pattern. Move the "
+                   "sliders to see it change.")
+    else:
+        st.caption("Each unit of the dense network is wired to fixed pixels, so moved ink lands on other weights "
+                   f"and the units answer differently: the pattern of its {len(original)} units matches only "
+                   f"**{percent(similarity(original, moved), 0, exact=True)}** (100% would be unchanged).")
     st.plotly_chart(unit_bars(original, moved), key="shift_units", config={"displayModeBar": False})
 
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from mnist_model.engine.inference import softmax
 from mnist_model.figures.explain import before_after_bars, ranking_bars
-from mnist_model.figures.numbers import percent, points, visible
+from mnist_model.figures.numbers import percent, points, sure, visible
 from mnist_model.lab.knockout import Switchboard, lead
 from ui import ask, resources
 from ui.current import active_model_path, input_or_test_digit, keep, kept
@@ -82,7 +82,7 @@ def show_answer(board: Switchboard, image: np.ndarray, off: dict[str, list[int]]
     p_before, p_after = softmax(before.astype(np.float64)), softmax(after.astype(np.float64))
     was, now = int(before.argmax()), int(after.argmax())
     left, right = st.columns(2)
-    left.metric("All switched on, it reads", str(was), f"{percent(p_before[was])} sure", delta_color="off",
+    left.metric("All switched on, it reads", str(was), sure(p_before[was]), delta_color="off",
                 delta_arrow="off")
     change = p_after[was] - p_before[was]
     if any(off.values()):

@@ -58,7 +58,8 @@ def new_class(store) -> None:
 
 
 def class_bar(store) -> classroom.ClassInfo | None:
-    """One row: which class (made here or with ``python -m classroom create``), the projector view, log out."""
+    """One row: which class (made here or with ``python -m classroom create``), the projector view, log out.
+    On the projector only the view's switch shows (the projector's style hides the rest)."""
     classes = classroom.list_classes(store)
     chooser, projector, out = st.columns([3, 2, 1], vertical_alignment="center")
     projector.toggle("Projector view", key=PROJECTOR,
@@ -73,9 +74,9 @@ def class_bar(store) -> classroom.ClassInfo | None:
     if st.session_state.get(CLASS_CHOSEN) not in codes:
         st.session_state[CLASS_CHOSEN] = codes[0]
     by_code = {c.code: c for c in classes}
-    code = chooser.selectbox("Class", codes, key=CLASS_CHOSEN, format_func=lambda c: (
-        f"{by_code[c].name} ({c}){'' if by_code[c].is_open else ' · closed'}"),
-        label_visibility="collapsed" if st.session_state.get(PROJECTOR) else "visible")
+    code = chooser.container(key="teacher_class_picker").selectbox(  # hidden on the projector by its style
+        "Class", codes, key=CLASS_CHOSEN, format_func=lambda c: (
+            f"{by_code[c].name} ({c}){'' if by_code[c].is_open else ' · closed'}"))
     return by_code[code]
 
 
@@ -136,7 +137,8 @@ def join_panel(info: classroom.ClassInfo, link: str) -> None:
         where_phones_go(app_address())
         st.button("Close the class", key="close_class", on_click=close, args=(info.code,),
                   help="Nobody can join or send any more; the drawings stay.")
-    code.image(qr_png(link, fit=QR_SHOWN), caption="Scan to join", output_format="PNG")  # PNG: JPEG blurs modules
+    code.image(qr_png(link, fit=QR_SHOWN), caption="Scan to join", output_format="PNG",
+               alt=f"QR code of the join link {link}")  # PNG: JPEG blurs modules
 
 
 def close(code: str) -> None:

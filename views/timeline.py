@@ -7,7 +7,7 @@ from mnist_model.engine.inference import Predictor
 from mnist_model.engine.storage import read_card
 from mnist_model.engine.timeline import Timeline, load_timeline, model_at, timeline_path
 from mnist_model.figures.common import DIVERGING, map_grid, probability_bars, timeline_curve
-from mnist_model.figures.numbers import percent, points, visible
+from mnist_model.figures.numbers import points, sure, visible
 from mnist_model.lab.inspection import conv_kernels, conv_layer_names, feature_maps
 from ui import resources
 from ui.ask import input_name
@@ -64,7 +64,7 @@ with left:
 with right:
     now = predictor().probabilities(current.prep.image)
     st.metric(f"Its answer for {input_name(current)}", f"{int(probs.argmax())}",
-              help=f"The finished model says {int(now.argmax())} ({percent(now.max(), 0)}).")
+              help=f"The finished model says {int(now.argmax())} ({sure(now.max())}).")
     st.plotly_chart(probability_bars(probs, title=f"Probabilities after epoch {epoch}"), key="timeline_probs",
                     config={"displayModeBar": False})
 

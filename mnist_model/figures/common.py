@@ -21,6 +21,14 @@ _BLOCK_COLORS = {"Conv2D": ACCENT, "Dense": "#2ca02c", "MaxPooling2D": _POOL, "A
                  "GlobalMaxPooling2D": _POOL, "GlobalAveragePooling2D": _POOL}  # other layers: MUTED
 
 
+def whole_step(largest: float, ticks: int = 5) -> int:
+    """A tick step in whole things (1, 2, 5, 10, 20, ...) giving about ``ticks`` ticks up to ``largest``:
+    a count axis never shows half a drawing."""
+    rough = max(1.0, float(largest) / ticks)
+    power = 10 ** math.floor(math.log10(rough))
+    return int(next(step * power for step in (1, 2, 5, 10) if step * power >= rough))
+
+
 def square(fig: go.Figure, height: int) -> go.Figure:
     """Square pixels, no axes, row 0 at the top: how every image-like figure in the app is laid out."""
     fig.update_xaxes(visible=False, constrain="domain")
@@ -122,11 +130,12 @@ def mosaic(maps: np.ndarray, cols: int | None = None, gap: int = 1) -> tuple[np.
 
 def map_grid(maps: np.ndarray, title: str = "", shared_scale: bool = True, cols: int | None = None,
              colorscale: str = ACTIVATION, label: str = "channel", height: int | None = None,
-             zmid: float | None = None) -> go.Figure:
+             zmid: float | None = None, numbered: bool = False) -> go.Figure:
     """All maps (n, h, w) in one heatmap grid; hover gives the map's number and its raw value.
 
     With ``shared_scale`` every map uses one colour range, so strong and weak maps compare;
-    otherwise each map is stretched to its own range, so every map's pattern shows.
+    otherwise each map is stretched to its own range, so every map's pattern shows. With
+    ``numbered`` each map carries its number in its top-left corner, as the text names them.
     """
     maps = np.asarray(maps, dtype=np.float32)
     shown = maps if shared_scale else _per_map_scaled(maps)
@@ -142,8 +151,21 @@ def map_grid(maps: np.ndarray, title: str = "", shared_scale: bool = True, cols:
                                hovertemplate=f"{label} %{{customdata[0]}}<br>value %{{customdata[1]:.3f}}"
                                              "<extra></extra>"))
     fig.update_layout(title=title)
+    if numbered:
+        _number_tiles(fig, maps.shape, tiled.shape[1] + 1)
     width_ratio = tiled.shape[0] / tiled.shape[1]
     return square(fig, height or int(120 + 520 * min(width_ratio, 1.4)))
+
+
+def _number_tiles(fig: go.Figure, shape: tuple, row_width: int, gap: int = 1) -> None:
+    """Each map's number in the top-left corner of its tile, white on a dark box: readable on any colour."""
+    n, h, w = shape
+    cols = max(1, row_width // (w + gap))
+    for i in range(n):
+        r, c = divmod(i, cols)
+        fig.add_annotation(x=c * (w + gap) - 0.5, y=r * (h + gap) - 0.5, text=str(i), showarrow=False,
+                           xanchor="left", yanchor="top", font=dict(size=10, color="white"),
+                           bgcolor="rgba(0,0,0,0.6)", borderpad=1)
 
 
 def _per_map_scaled(maps: np.ndarray) -> np.ndarray:

@@ -259,8 +259,11 @@ def _style_animation(fig: go.Figure, in_shape: tuple[int, int], out_shape: tuple
     fig.update_xaxes(range=[-0.5, out_shape[1] - 0.5], row=1, col=2)
     fig.update_yaxes(scaleanchor="x2", range=[out_shape[0] - 0.5 + _readout_band(out_shape[0]), -0.5], row=1, col=2)
     _show_padding(fig, in_shape, geometry, row=1, col=1)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=50), showlegend=False,
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=64), showlegend=False,
                       plot_bgcolor="rgba(0,0,0,0)")
+
+
+BUTTON_FONT = 28  # px: plotly sizes its buttons by their text; this makes them 44 px tall, big enough to tap
 
 
 def _play_buttons(frame_ms: float) -> dict:
@@ -273,4 +276,4 @@ def _play_buttons(frame_ms: float) -> dict:
                dict(label="Pause", **animate([None], False, 0)),
                dict(label="Start over", **animate(None, False, frame_ms))]
     return dict(type="buttons", direction="left", buttons=buttons, x=0.0, y=-0.02, xanchor="left", yanchor="top",
-                pad=dict(t=4, r=6), showactive=False)
+                pad=dict(t=4, r=6), showactive=False, font=dict(size=BUTTON_FONT))

@@ -12,11 +12,11 @@ from .common import ACCENT, MUTED
 from .numbers import percent, points
 
 DIMMED_INK = [[0.0, "#000000"], [1.0, "#8a8a8a"]]  # the input in grey, so a map on top stands out
-HEAT = [[0.0, "rgba(255,70,0,0)"], [0.25, "rgba(255,70,0,0.35)"], [1.0, "rgba(255,235,0,0.95)"]]
+HEAT = [[0.0, "#7b4fc4"], [0.5, "#f0592b"], [1.0, "#ffe600"]]  # opaque: drawn on the ink only (NaN elsewhere)
 FOR_AGAINST = [[0.0, "rgba(40,120,255,0.95)"], [0.5, "rgba(40,120,255,0)"], [0.5, "rgba(255,50,30,0)"],
                [1.0, "rgba(255,50,30,0.95)"]]  # blue against, clear for nothing, red for
 KNOCKED = "#1f77b4"
-_PANELS_MARGIN = dict(l=10, r=10, t=60, b=10)  # room for the panel titles
+_PANELS_MARGIN = dict(l=10, r=10, t=60, b=50)  # room for the panel titles and the colour scales
 
 
 @dataclass(frozen=True)
@@ -25,27 +25,35 @@ class Overlay:
 
     title: str  # above the panel
     values: np.ndarray  # (28, 28)
-    signed: bool  # True: red for, blue against; False: 0 clear up to the maximum in yellow
+    signed: bool  # True: red for, blue against; False: purple (0) to yellow (the maximum), NaN left clear
     hover: str  # how hover names a value, with a plotly format ("%{z:.0%} of the strongest") or "%{text}"
     text: np.ndarray | None = None  # (28, 28) strings for "%{text}", where a plotly format cannot say it
+    ends: tuple[str, str] = ("", "")  # the colour scale's words at its low and high ends ("against 7", "for 7")
 
 
 def explanation_panels(image: np.ndarray, overlays: list[Overlay], height: int = 360) -> go.Figure:
-    """The input in grey, once per overlay, each with its map laid over it, side by side.
+    """The input in grey, once per overlay, each with its map laid over it, side by side, and its
+    colour scale under it.
 
     Each map is scaled to its own largest value, so a weak map still shows its shape;
-    hover gives the raw numbers. Each title breaks after its first word: on a phone three
-    one-line titles would run into each other.
+    hover gives the raw numbers. NaN values are left clear (the grey input shows). Each
+    title breaks after its first word: on a phone three one-line titles would run into each other.
     """
     fig = make_subplots(rows=1, cols=len(overlays), subplot_titles=[o.title.replace(" ", "<br>", 1) for o in overlays],
                         horizontal_spacing=0.03)
     for col, overlay in enumerate(overlays, start=1):
         values = np.asarray(overlay.values, np.float32)
-        bound = float(np.abs(values).max()) or 1.0
+        bound = float(np.nanmax(np.abs(values), initial=0.0)) or 1.0
+        low = -bound if overlay.signed else 0.0
+        left, right = fig.layout[f"xaxis{'' if col == 1 else col}"].domain
         fig.add_trace(go.Heatmap(z=image, colorscale=DIMMED_INK, zmin=0, zmax=1, showscale=False,
                                  hoverinfo="skip"), row=1, col=col)
         fig.add_trace(go.Heatmap(z=values, colorscale=FOR_AGAINST if overlay.signed else HEAT, text=overlay.text,
-                                 zmin=-bound if overlay.signed else 0.0, zmax=bound, showscale=False,
+                                 zmin=low, zmax=bound, hoverongaps=False,
+                                 colorbar=dict(orientation="h", x=(left + right) / 2, len=(right - left) * 0.9,
+                                               y=-0.02, yanchor="top", thickness=10, tickvals=[low, bound],
+                                               ticktext=list(overlay.ends), ticks="", outlinewidth=0),
+                                 showscale=any(overlay.ends),
                                  hovertemplate=f"row %{{y}}, col %{{x}}: {overlay.hover}<extra></extra>"),
                       row=1, col=col)
         fig.update_xaxes(visible=False, constrain="domain", row=1, col=col)
@@ -88,6 +96,8 @@ def ranking_bars(lead_drop: np.ndarray, probability_drop: np.ndarray, lead: floa
     """The ``top`` units whose switching off shrinks the lead most, largest first.
 
     A dashed line marks ``lead``, the whole lead: a bar past it (in red) changes the answer on its own.
+    Each bar is labelled with how much the lead shrinks, unsigned like the axis ("6.3", not "+6.3",
+    which would read as a lead that grows); a unit whose loss makes the lead grow is negative.
     Units already switched off (``off``) are left out: they have nothing more to take.
     """
     lead_drop = np.asarray(lead_drop, np.float64)
@@ -95,7 +105,7 @@ def ranking_bars(lead_drop: np.ndarray, probability_drop: np.ndarray, lead: floa
     values = lead_drop[order]
     fig = go.Figure(go.Bar(x=values, y=[f"{unit} {i}" for i in order], orientation="h",
                            marker_color=[ACCENT if 0 < lead <= v else (KNOCKED if v > 0 else MUTED) for v in values],
-                           text=[f"{v:+.1f}" for v in values], textposition="outside", cliponaxis=False,
+                           text=[f"{v:.1f}" for v in values], textposition="outside", cliponaxis=False,
                            customdata=[points(-probability_drop[i], 1) for i in order],
                            hovertemplate="%{y}: the lead shrinks by %{x:.2f}<br>"
                                          "the probability changes by %{customdata}<extra></extra>"))

@@ -38,6 +38,8 @@ IG_STEPS = 16  # even steps the path from black to the input starts with
 IG_MAX_STEPS = 256  # gradients at most: the cost of a map when the probability turns sharply
 IG_TOLERANCE = 0.005  # how far the shares may miss the change in probability: half a point
 
+INK = 0.1  # a pixel at least this bright is ink; darker is empty paper
+
 Predict = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) float32 images -> (N, 10) probabilities
 
 
@@ -121,6 +123,31 @@ def on_pixels(cam: np.ndarray, model: keras.Model, layer: str) -> np.ndarray:
     rows = np.array([np.interp(pixel, start[1] + jump[1] * np.arange(cam.shape[1]), line) for line in cam])
     return np.array([np.interp(pixel, start[0] + jump[0] * np.arange(cam.shape[0]), col)
                      for col in rows.T]).T.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class OnInk:
+    """A map kept only where there is ink, and how much of it lay on empty paper."""
+
+    values: np.ndarray  # (28, 28): the map on ink, NaN on empty paper
+    off_ink: float  # the share of the map's total that lay on empty paper, 0 to 1 (0 for an all-zero map)
+
+
+def on_ink(values: np.ndarray, image: np.ndarray, level: float = INK) -> OnInk:
+    """``values`` (a 28x28 map of zero and up, such as ``on_pixels(grad_cam(...))``) where the image has ink.
+
+    Grad-CAM's map is as coarse as its layer, so drawn back on the pixels it also covers the
+    empty paper near a stroke; kept to the ink, it says which strokes the evidence came from.
+
+    Raises:
+        ValueError: not a 28x28 map and image.
+    """
+    values, ink = np.asarray(values, np.float32), _check_image(image) >= level
+    if values.shape != ink.shape:
+        raise ValueError(f"expected a 28x28 map, got shape {values.shape}")
+    total = float(values.sum(dtype=np.float64))
+    off = float(values[~ink].sum(dtype=np.float64)) / total if total > 0 else 0.0
+    return OnInk(np.where(ink, values, np.nan).astype(np.float32), off)
 
 
 def occlusion(predict: Predict, image: np.ndarray, digit: int, patch: int = OCCLUSION_PATCH,

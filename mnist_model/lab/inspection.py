@@ -17,6 +17,8 @@ from ..engine.storage import atomic_write
 PATTERN_STEPS = 120  # gradient-ascent steps per filter
 PATTERN_STEP_SIZE = 1.5  # length of each step (L2 over the whole 28x28 image)
 PATTERN_DECAY = 0.99  # pull towards grey each step, so only what the filter needs survives
+BLANK_TOLERANCE = 0.05  # pixels this close to a pattern's median (0-1 scale) are of its even tone ...
+BLANK_SHARE = 0.9  # ... and a pattern with at least this share of them looks blank
 TRAINING_ONLY = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
                  keras.layers.AlphaDropout)  # layers that pass their input through unchanged when predicting
 
@@ -102,6 +104,20 @@ def filter_patterns(model: keras.Model, layer: str, steps: int = PATTERN_STEPS, 
         if on_step:
             on_step(step + 1)
     return _stretch(images.numpy()[..., 0])
+
+
+def nearly_blank(patterns: np.ndarray, tolerance: float = BLANK_TOLERANCE, share: float = BLANK_SHARE) -> np.ndarray:
+    """Indices of the ``filter_patterns`` that are nearly one even tone: at least ``share`` of their pixels
+    within ``tolerance`` of their median (on the patterns' [0, 1] scale), a speck at most besides.
+
+    Raises:
+        ValueError: not a stack of 2-D patterns.
+    """
+    patterns = np.asarray(patterns, np.float32)
+    if patterns.ndim != 3:
+        raise ValueError(f"expected patterns shaped (filters, h, w), got {patterns.shape}")
+    median = np.median(patterns, axis=(1, 2), keepdims=True)
+    return np.flatnonzero((np.abs(patterns - median) <= tolerance).mean(axis=(1, 2)) >= share)
 
 
 def _sees_pixels(upstream: keras.Model) -> bool:

@@ -231,6 +231,7 @@ def test_the_animation_visits_every_cell_row_by_row_with_the_real_values(bundled
     assert min(x for x in last[0].x) == 25 - 0.5  # the window over input columns 25-27
     assert [image.xref for image in fig.layout.images] == ["x", "x2"]  # pictures: they stay while it plays
     assert fig.layout.updatemenus[0].buttons[0].label == "▶ Play"
+    assert fig.layout.updatemenus[0].font.size >= 28  # plotly draws a button ~1.3 x its text + 8 px: 44 px to tap
 
 
 def test_pictures_are_sharp_blocks_and_zero_maps_dark():

@@ -10,7 +10,7 @@ from mnist_model import cli
 from mnist_model.engine.data import load_mnist
 from mnist_model.engine.inference import evaluate, softmax
 from mnist_model.engine.storage import PRETRAINED_MODEL, json_safe, load_model, model_digest, read_card
-from mnist_model.figures.evaluation import class_accuracy_bars, confusion_heatmap, digit_tile, selected_cell
+from mnist_model.figures.evaluation import class_error_bars, confusion_heatmap, digit_tile, selected_cell
 from mnist_model.lab import evaluation
 from mnist_model.lab.evaluation import (
     Evaluation,
@@ -213,17 +213,38 @@ def test_a_click_on_the_matrix_picks_its_cell(selection, cell):
 def test_every_cell_of_the_heatmap_can_be_clicked_and_shows_its_count(evaluated):
     fig = confusion_heatmap(evaluated.confusion)
     markers = [t for t in fig.data if t.type == "scatter"][0]
-    cells = {(int(c[0]), int(c[1])): int(c[2]) for c in markers.customdata}
-    assert len(cells) == 100 and all(cells[t, s] == evaluated.confusion[t, s] for t, s in cells)
+    cells = {(int(c[0]), int(c[1])): text for c, text in zip(markers.customdata, markers.text)}
+    assert len(cells) == 100
+    assert all(f"the true digit {t}, the digit the model said {s}: {evaluated.confusion[t, s]} image" in cells[t, s]
+               for t, s in cells)
     right = fig.data[0]
     assert right.text[3][3] == str(evaluated.confusion[3, 3]) and right.text[3][4] == ""
 
 
-def test_accuracy_bars_start_at_zero_and_tiles_are_framed(evaluated):
-    bars = class_accuracy_bars(evaluated.per_class_accuracy)
-    assert bars.layout.yaxis.range[0] == 0  # for the bundled model the old axis started at 98%
-    weak = class_accuracy_bars(np.array([0.556, 1.0, 0.99996] + [0.99] * 7))
-    assert weak.layout.yaxis.range[0] == 0 and list(weak.data[0].text[:3]) == ["55.6%", "100%", ">99.9%"]
+def test_a_digit_nobody_drew_has_no_colour_and_the_axes_say_what_the_caption_says():
+    confusion = np.zeros((10, 10), int)
+    confusion[1, 1], confusion[1, 7], confusion[0, 0] = 1, 1, 2
+    fig = confusion_heatmap(confusion, true_words="the digit a student meant", said_words="the digit the model read",
+                            noun="drawing")
+    right = fig.data[0]
+    assert np.isnan(right.z[3][3]) and right.text[3][3] == ""  # nobody sent a 3: blank, not a pale-green 0
+    assert right.z[0][0] == 2 and right.text[0][0] == "2"
+    texts = dict(zip(map(tuple, fig.data[2].customdata.astype(int)), fig.data[2].text))
+    assert texts[1, 7] == "the digit a student meant 1, the digit the model read 7: 1 drawing (50.0% of the 1s)"
+    assert texts[3, 3].endswith("0 drawings (no 3s at all)")
+    assert fig.layout.yaxis.title.text == "the digit a student meant"
+    assert fig.layout.xaxis.title.text == "the digit the model read"
+
+
+def test_mistake_bars_start_at_zero_so_99_0_and_99_7_percent_look_different_and_tiles_are_framed(evaluated):
+    bars = class_error_bars(evaluated.confusion.sum(axis=1), np.diag(evaluated.confusion))
+    assert bars.layout.yaxis.range[0] == 0 and bars.layout.yaxis.dtick >= 1 and bars.layout.yaxis.tickformat == "d"
+    close = class_error_bars(np.full(10, 1000), np.array([990, 997, 1000] + [995] * 7))  # 99.0%, 99.7%, 100%
+    assert list(close.data[0].y[:3]) == [10, 3, 0]  # bars of 10, 3 and 0: the difference shows
+    assert list(close.data[0].text[:3]) == ["10", "3", "0"]
+    assert close.data[0].customdata[0] == "0: 10 mistakes in 1,000 (1.0% read wrong)"
+    assert close.data[0].customdata[2] == "2: 0 mistakes in 1,000 (0% read wrong)"
+    assert close.data[0].marker.color[0] != close.data[0].marker.color[1]  # the digit with the most stands out
     tile = digit_tile(np.zeros((28, 28), np.uint8), correct=False, scale=3, border=3)
     assert tile.shape == (90, 90, 3) and tile[0, 0].tolist() == [0xC5, 0x1B, 0x1B] and tile[45, 45].sum() == 0
 
@@ -233,6 +254,9 @@ def test_the_page_shows_the_bundled_models_accuracy_and_its_commonest_mix_up(app
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Test accuracy"] == "99.44%" and metrics["Mistakes"] == "56"
+    bars = json.loads(app.get_by_key("eval_classes").proto.spec)["data"][0]
+    assert sum(bars["y"]) == 56  # the mistakes, per digit
+    assert any(c.value.startswith("Mistakes per digit, counted from 0: most on the") for c in app.caption)
     assert any("**7s read as 2**: 6 test digits" in m.value for m in app.markdown)  # commonest mix-up, until a click
     sure = [c for image in app.get("image") for c in image.proto.imgs if c.caption]
     assert sure and not any("100%" in c.caption for c in sure)  # ">99% sure", never a certainty

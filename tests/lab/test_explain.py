@@ -13,11 +13,13 @@ from streamlit.testing.v1 import AppTest
 
 from mnist_model.engine.preprocess import canvas_to_mnist
 from mnist_model.engine.storage import load_model
+from mnist_model.figures.explain import Overlay, explanation_panels
 from mnist_model.lab.explain import (
     cam_layer,
     grad_cam,
     integrated_gradients,
     occlusion,
+    on_ink,
     on_pixels,
     spread,
 )
@@ -277,6 +279,29 @@ def test_every_map_works_for_any_model(zoo, name):
     assert found.shares.shape == (28, 28) and found.steps <= 12 and np.isfinite(found.gap)
 
 
+def test_grad_cam_is_kept_to_the_ink_and_says_how_much_lay_on_empty_paper():
+    image = np.zeros((28, 28), np.float32)
+    image[10:14, 10:14] = 1.0  # 16 pixels of ink
+    cam = np.full((28, 28), 0.5, np.float32)
+    kept = on_ink(cam, image)
+    assert np.isnan(kept.values[0, 0]) and kept.values[11, 11] == 0.5
+    assert kept.off_ink == pytest.approx(1 - 16 / 784)
+    assert on_ink(np.zeros((28, 28)), image).off_ink == 0.0
+    with pytest.raises(ValueError, match="28x28"):
+        on_ink(np.zeros((7, 7)), image)
+
+
+def test_every_map_has_a_colour_scale_that_says_what_its_ends_mean():
+    image = np.zeros((28, 28), np.float32)
+    values = np.where(image > 0, 1.0, np.nan)
+    values[5, 5] = 0.8
+    fig = explanation_panels(image, [Overlay("Grad-CAM on conv_2", values, False, "%{z}", ends=("weak", "strongest")),
+                                     Overlay("Occlusion", np.eye(28) - 0.5, True, "%{z}", ends=("against 7", "for 7"))])
+    maps = [t for t in fig.data if t.showscale]
+    assert [list(t.colorbar.ticktext) for t in maps] == [["weak", "strongest"], ["against 7", "for 7"]]
+    assert maps[0].zmax == pytest.approx(0.8) and maps[1].zmin == pytest.approx(-0.5)
+
+
 def chart_titles(at: AppTest) -> list[str]:
     """The maps' titles, left to right (one figure per map)."""
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
@@ -295,6 +320,8 @@ def test_page_shows_three_maps_with_conv_2_and_says_why(app):
     assert re.search(r"a black picture \(\d+\.\d%\) to this one \(>99\.9%\)", adds_up)
     assert re.search(r"The shares add up to (the whole change, )?\+\d+\.\d points", adds_up)
     assert "about" not in adds_up
+    cam = next(n for n in notes if n.startswith("**Grad-CAM**"))
+    assert "Only ink is coloured" in cam and re.search(r"\d+% of the map lay on empty paper", cam), cam
     at.segmented_control(key="explain_layer_conv_1|conv_2|conv_3").set_value("conv_3").run()
     assert not at.exception
     assert chart_titles(at)[0] == "Grad-CAM on conv_3"

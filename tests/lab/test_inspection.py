@@ -9,6 +9,7 @@ from mnist_model.lab.inspection import (
     conv_kernels,
     filter_patterns,
     load_or_compute_patterns,
+    nearly_blank,
     patterns_path,
 )
 
@@ -81,3 +82,18 @@ def test_figures_build_from_plain_arrays(tiny_data):
     assert len(map_grid(np.random.rand(32, 26, 26), shared_scale=False).data) == 1
     assert list(probability_bars(np.eye(10)[3]).data[0].marker.color).count("#ff4b4b") == 1
     assert len(preprocessing_steps(canvas_to_mnist(tiny_data[1][0][0, ..., 0])).data) == 5
+
+
+def test_a_grid_can_number_its_maps_and_nearly_blank_patterns_are_found():
+    grid = map_grid(np.random.rand(10, 5, 5), cols=4, numbered=True)
+    corners = {a.text: (a.x, a.y) for a in grid.layout.annotations}
+    assert len(corners) == 10 and corners["0"] == (-0.5, -0.5) and corners["5"] == (5.5, 5.5)  # row 1, column 1
+    assert not map_grid(np.random.rand(10, 5, 5), cols=4).layout.annotations
+    patterns = np.random.default_rng(0).uniform(0, 1, (4, 28, 28))
+    patterns[2] = 0.5
+    patterns[2, 10, 10] = 1.0  # one even grey with a speck
+    patterns[3] = 1.0
+    patterns[3, :2] = 0.0  # white but for a dark edge (7% of it)
+    assert nearly_blank(patterns).tolist() == [2, 3]
+    with pytest.raises(ValueError, match="filters, h, w"):
+        nearly_blank(np.zeros((28, 28)))

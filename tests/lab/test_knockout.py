@@ -180,3 +180,11 @@ def test_page_says_when_there_is_nothing_to_switch_off(tmp_path, monkeypatch):
     model.save(tmp_path / "linear.keras")
     at = page_with_model("views/knockout.py", tmp_path / "linear.keras", monkeypatch)
     assert any("There is nothing to switch off" in i.value for i in at.info)
+
+
+def test_a_shrinking_lead_is_labelled_without_a_plus_sign():
+    from mnist_model.figures.explain import ranking_bars
+
+    fig = ranking_bars(np.array([6.31, -0.4, 2.0]), np.array([0.1, -0.01, 0.02]), lead=8.0)
+    assert list(fig.data[0].text) == ["6.3", "2.0", "-0.4"]  # how much it shrinks, as the axis says
+    assert fig.layout.xaxis.title.text == "how much the lead shrinks"

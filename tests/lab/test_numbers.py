@@ -2,7 +2,7 @@
 
 import pytest
 
-from mnist_model.figures.numbers import percent, points, visible
+from mnist_model.figures.numbers import count, percent, points, share, sure, visible
 
 
 @pytest.mark.parametrize("value, decimals, exact, text", [
@@ -37,3 +37,21 @@ def test_percent_never_claims_a_certainty(value, decimals, exact, text):
 def test_points_are_signed_only_when_they_show_a_change(change, decimals, text, shown):
     assert points(change, decimals) == text
     assert visible(change, decimals) is shown
+
+
+@pytest.mark.parametrize("probability, text", [(0.8734, "87.3% sure"), (0.99996, ">99.9% sure"), (1.0, ">99.9% sure"),
+                                               (0.5, "50.0% sure")])
+def test_sure_is_said_one_way(probability, text):
+    assert sure(probability) == text
+
+
+@pytest.mark.parametrize("n, noun, text", [(1, "drawing", "1 drawing"), (0, "drawing", "0 drawings"),
+                                           (1234, "drawing", "1,234 drawings"), (2, "child", "2 children")])
+def test_count_says_plurals(n, noun, text):
+    assert count(n, noun, "children" if noun == "child" else None) == text
+
+
+@pytest.mark.parametrize("right, total, text", [(218, 219, ">99%"), (219, 219, "100%"), (0, 3, "0%"), (0, 0, "–"),
+                                                (1, 2, "50%")])
+def test_share_is_100_percent_only_when_every_one_was_right(right, total, text):
+    assert share(right, total) == text
