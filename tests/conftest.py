@@ -61,7 +61,7 @@ def page_with_model(page: str, model_path, monkeypatch, models=None) -> AppTest:
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    from ui import resources
+    from server import resources
 
     monkeypatch.setenv("CONVNET_LAB_MODELS", str(tmp_path))
     resources.training_job.clear()  # the job is per server: a fresh one per test, saving into tmp_path

@@ -20,7 +20,7 @@ from mnist_model.lab.inspection import (
     patterns_path,
     training_only_layers,
 )
-from ui import resources
+from server import resources
 
 APP = "../app.py"
 TIMEOUT = 120  # TensorFlow imports slowly

@@ -106,7 +106,7 @@ def test_architecture_page_sets_the_notes_63_filters_beside_the_text(app):
 
 
 def test_training_from_the_sidebar_adds_a_selectable_model(app, monkeypatch):
-    from ui import resources
+    from server import resources
 
     monkeypatch.setattr(resources.training_job(), "train_limit", 300)
     monkeypatch.setenv("MNIST_NPZ", str(small_mnist()))  # the preparation's worker reads it too

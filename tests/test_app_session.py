@@ -129,7 +129,7 @@ def keras_bytes(tmp_path, model=None) -> bytes:
 
 
 def test_an_uploaded_model_is_checked_prepared_then_selected_and_carded(app, tmp_path, monkeypatch):
-    from ui import resources
+    from server import resources
 
     monkeypatch.setenv("MNIST_NPZ", str(small_mnist()))  # read by the preparation's worker
     before = app.session_state["model_path"]
@@ -168,7 +168,7 @@ def test_a_bad_model_upload_is_explained_and_the_active_model_stays(app, name, d
 def test_rename_is_followed_by_other_sessions_and_delete_is_said(app, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from ui import resources
+    from server import resources
 
     model = save_model(tiny_model(), resources.models_dir() / "mine.keras", {"recipe": "seed"})
     prepare_quickly(model)

@@ -78,3 +78,33 @@ def test_model_file_checks_import_no_keras():
             "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# The app's own layers, bottom up (mnist_model, classroom, server, ui, views): none imports one above it.
+NEVER = {"mnist_model": {"classroom", "server", "ui", "views", "streamlit"},  # usable from a shell or notebook
+         "classroom": {"server", "ui", "views", "streamlit"},
+         "server": {"ui", "views"},  # the server's shared machinery: no widgets, no session glue
+         "ui": {"views"}}
+
+
+def _top_imports(path: Path) -> set[str]:
+    """The top-level packages ``path`` imports (absolute imports only: relative ones stay in their package)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    return found
+
+
+def test_the_app_s_layers_import_downwards_only():
+    wrong = sorted((str(path.relative_to(ROOT)), name)
+                   for package, banned in NEVER.items() for path in (ROOT / package).rglob("*.py")
+                   for name in _top_imports(path) & banned)
+    assert wrong == [], "mnist_model and classroom know no Streamlit; server knows no widgets; ui knows no pages"
+
+
+def test_the_server_s_shared_machinery_lives_in_server():
+    ui_modules = {path.stem for path in (ROOT / "ui").glob("*.py")}
+    assert not ui_modules & {"resources", "preparer", "training_job", "worker_process", "finetune_job", "live_run"}

@@ -9,8 +9,8 @@ from hostile_models import HOSTILE
 
 from mnist_model.engine.network import build_convnet
 from mnist_model.engine.storage import is_ready, list_models, model_digest, stage_upload
-from ui.preparer import ModelPreparer
-from ui.worker_process import Limits
+from server.preparer import ModelPreparer
+from server.worker_process import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDECARS = ["evaluation.npz", "familiarity.npz", "json", "keras", "patterns.npz", "ready.json", "shift.npz",
@@ -112,10 +112,10 @@ def test_without_mnist_a_model_is_not_offered_and_the_reason_is_kept(tmp_path, g
 
 def test_two_servers_prepare_a_model_once(tmp_path, good_bytes, monkeypatch):
     """Two preparers over one models folder, as two servers are: one does the work, the other waits for it."""
-    import ui.preparer
+    import server.preparer
 
-    workers, real = [], ui.preparer.WorkerProcess
-    monkeypatch.setattr(ui.preparer, "WorkerProcess", lambda *args, **kw: workers.append(args) or real(*args, **kw))
+    workers, real = [], server.preparer.WorkerProcess
+    monkeypatch.setattr(server.preparer, "WorkerProcess", lambda *args, **kw: workers.append(args) or real(*args, **kw))
     path = tmp_path / "shared.keras"
     path.write_bytes(good_bytes)
     first, second = ModelPreparer(), ModelPreparer()
@@ -166,7 +166,7 @@ def test_a_preparation_within_its_memory_cap_succeeds_and_the_cap_holds(tmp_path
     import subprocess
     import sys
 
-    from ui.preparer import MEMORY_BYTES
+    from server.preparer import MEMORY_BYTES
 
     path = tmp_path / "capped.keras"
     path.write_bytes(good_bytes)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from ui.resources import once_per_model
+from server.resources import once_per_model
 
 
 def test_a_class_opening_the_page_at_once_computes_it_once():

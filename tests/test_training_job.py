@@ -20,7 +20,7 @@ from mnist_model.engine.config import TrainConfig
 from mnist_model.engine.storage import load_model, save_model
 from mnist_model.engine.timeline import load_timeline
 from mnist_model.engine.train_worker import run_job
-from ui.training_job import TrainingJob
+from server.training_job import TrainingJob
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = TrainConfig(epochs=1, filters=(4, 8, 8), dense_units=16, train_limit=300)
@@ -94,7 +94,7 @@ def test_a_full_disk_while_saving_fails_plainly_and_leaves_no_partial_file(tmp_p
 def test_the_job_goes_on_when_the_tab_that_started_it_is_gone(tmp_path):
     from streamlit.testing.v1 import AppTest
 
-    from ui import resources
+    from server import resources
 
     os.environ["CONVNET_LAB_MODELS"] = str(tmp_path)
     os.environ["CONVNET_LAB_TRAIN_LIMIT"] = "300"
@@ -117,7 +117,7 @@ def test_the_job_goes_on_when_the_tab_that_started_it_is_gone(tmp_path):
 SERVER = """
 import sys, time
 from mnist_model.engine.config import TrainConfig
-from ui.training_job import TrainingJob
+from server.training_job import TrainingJob
 job = TrainingJob(sys.argv[1])
 job.start(TrainConfig(epochs=2, filters=(4, 8, 8), dense_units=16, train_limit=600))
 print("started", flush=True)

@@ -4,7 +4,7 @@
 import classroom
 from classroom import StoreLease, acquire_job_lease, job_lease
 from mnist_model.engine.config import TrainConfig
-from ui.training_job import TrainingJob
+from server.training_job import TrainingJob
 
 pytest_plugins = ["classroom_support"]
 

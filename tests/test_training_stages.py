@@ -7,8 +7,8 @@ from dataclasses import replace
 from mnist_model.engine.config import TrainConfig
 from mnist_model.engine.storage import load_model
 from mnist_model.engine.train_worker import run_job
+from server.training_job import TOO_LATE, JobState, TrainingJob
 from ui.sidebar import _progress_text
-from ui.training_job import TOO_LATE, JobState, TrainingJob
 
 TINY = TrainConfig(epochs=1, filters=(4, 8, 8), dense_units=16, train_limit=300, validation_split=0.2)
 

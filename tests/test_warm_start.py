@@ -40,7 +40,7 @@ def test_the_server_warms_before_any_browser_connects():
 
 
 def test_warming_fills_the_caches_the_pages_use():
-    from ui import resources
+    from server import resources
 
     assert warm_start.warm() > 0
     assert resources.get_predictor() is resources.get_predictor()  # cached, not loaded again

@@ -2,7 +2,7 @@
 
 import queue
 
-from ui.worker_process import WorkerProcess
+from server.worker_process import WorkerProcess
 
 
 def test_a_worker_that_dies_is_reported_with_its_exit_code_and_last_words():

@@ -8,8 +8,8 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.lab.knockout import Off, Switchboard
+from server import resources
 
-from . import resources
 from .current import CurrentInput
 
 _ACCURACIES = "knockout_accuracies"

@@ -326,7 +326,7 @@ def _reading(current: CurrentInput) -> dict:
 
 
 def _digest() -> str:
-    from . import resources
+    from server import resources
 
     path = active_model_path()
     if not path.exists():

@@ -9,8 +9,7 @@ import streamlit as st
 
 from mnist_model.engine.preprocess import Preprocessed, canvas_to_mnist
 from mnist_model.engine.storage import PRETRAINED_MODEL
-
-from . import resources
+from server import resources
 
 _INPUT = "current_input"
 MODEL_PATH = "model_path"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 from mnist_model.lab.evaluation import Evaluation, load_or_compute_evaluation
-
-from . import resources
+from server import resources
 
 KEPT_MODELS = 8  # evaluations kept in memory; each is about 60 kB
 

@@ -9,8 +9,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.lab.shift import Predict, ShiftCurves, load_or_compute_shift_curves, probability_function, shift_grid
-
-from . import resources
+from server import resources
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -19,12 +19,12 @@ from mnist_model.engine.storage import (
 )
 from mnist_model.figures.common import training_curves
 from mnist_model.figures.numbers import percent
+from server import resources
+from server.training_job import JobState
 
-from . import resources
 from .classroom import model_changes_refused, students_locked
 from .current import MODEL_PATH, active_model_path
 from .text import plain
-from .training_job import JobState
 
 _SEEN = "seen_training_state"
 _ACTIVE_DIGEST = "active_model_digest"  # to follow the active model when someone renames it

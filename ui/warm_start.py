@@ -4,7 +4,7 @@ Streamlit runs ``app.py`` only when a browser connects: on a fresh server the fi
 would wait for TensorFlow to import, the model to load and its first forward pass to trace
 (47 s once on a busy machine) while the teacher wonders what is wrong. ``app.py`` hands
 ``streamlit run`` an ``st.App`` whose lifespan calls ``lifespan`` below at server start; it
-warms, in a background thread, the very caches the pages use (``ui.resources``), so nothing
+warms, in a background thread, the very caches the pages use (``server.resources``), so nothing
 is done twice and a student who arrives during the warm-up simply waits for it to finish.
 
 ``/ready`` says whether that warm-up is over: a balancer's health check asks it, so students
@@ -41,7 +41,7 @@ def warm() -> float:
     import ui.sidebar  # noqa: F401
     from mnist_model.engine.preprocess import canvas_to_mnist
     from mnist_model.figures.common import pixels, probability_bars
-    from ui import resources
+    from server import resources
 
     predictor = resources.get_predictor()  # TensorFlow, the bundled model, its traced forward pass
     familiar = resources.familiarity_check()

@@ -10,7 +10,7 @@ from mnist_model.engine.storage import ModelFileError
 from mnist_model.figures.common import map_grid, pixels, probability_bars
 from mnist_model.figures.numbers import ink_words, sure
 from mnist_model.lab.inspection import feature_maps, training_only_layers
-from ui import resources
+from server import resources
 from ui.ask import describe
 from ui.current import active_model_path, input_or_test_digit, keep, kept
 from ui.text import plain

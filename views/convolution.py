@@ -17,7 +17,7 @@ from mnist_model.figures.convolution import (
     window_view,
 )
 from mnist_model.lab.convolution import ConvMaps, ConvolutionSteps, Geometry, Step, layer_geometry
-from ui import resources
+from server import resources
 from ui.current import active_model_path, input_or_test_digit, keep, kept
 from ui.text import plain
 

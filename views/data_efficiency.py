@@ -8,9 +8,10 @@ import streamlit as st
 
 from mnist_model.figures.data_efficiency import accuracy_vs_size
 from mnist_model.figures.numbers import points, visible
+from server.live_run import LiveRun, LiveRunState, live_run
 from ui.classroom import students_locked
 from ui.current import kept_toggle
-from ui.data_efficiency import LIVE_SIZES, LiveRun, LiveRunState, bundled_results, how_long, live_run, time_left
+from ui.data_efficiency import LIVE_SIZES, bundled_results, how_long, time_left
 
 LIVE = "data_efficiency_live"  # this session's live runs
 OWNER = "data_efficiency_owner"  # this session's name as the owner of the server's live run

@@ -16,7 +16,7 @@ from mnist_model.engine.preprocess import (
 from mnist_model.figures.common import pixels, preprocessing_steps, probability_bars
 from mnist_model.figures.numbers import ink_words, percent, sure
 from mnist_model.lab.familiarity import UNFAMILIAR
-from ui import resources
+from server import resources
 from ui.classroom import send_to_class
 from ui.current import CurrentInput, active_model_path, keep, kept, kept_toggle, predictor, set_input
 from ui.streamlit_fixes import deep_json_refused

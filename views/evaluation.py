@@ -8,9 +8,10 @@ import streamlit as st
 from mnist_model.figures.evaluation import class_error_bars, confusion_heatmap, digit_tile, selected_cell
 from mnist_model.figures.numbers import percent, sure
 from mnist_model.lab.evaluation import Evaluation
+from server import resources
 from ui import evaluation as evaluations
-from ui import resources
 from ui.current import active_model_path
+from ui.notices import preparing_notice
 from ui.text import plain
 
 GALLERY = 40  # mistakes shown at most
@@ -88,7 +89,7 @@ def evaluate_once(path: Path) -> Evaluation | None:
     """The model's stored evaluation; None (said on the page) while it is being prepared."""
     result = evaluations.evaluation(path)
     if result is None:
-        resources.preparing_notice(path, "its answers on the 10,000 test digits")
+        preparing_notice(path, "its answers on the 10,000 test digits")
     return result
 
 

@@ -19,7 +19,7 @@ from mnist_model.lab.explain import (
     spread,
 )
 from mnist_model.lab.inspection import conv_layer_names
-from ui import resources
+from server import resources
 from ui.ask import describe, switchboard
 from ui.current import active_model_path, input_or_test_digit, predictor
 

@@ -5,8 +5,9 @@ import streamlit as st
 
 from mnist_model.figures.common import DIVERGING, map_grid
 from mnist_model.lab.inspection import conv_kernels, conv_layer_names, nearly_blank
-from ui import resources
+from server import resources
 from ui.current import active_model_path, predictor
+from ui.notices import preparing_notice
 
 NO_FILTERS = ("This model has no convolution layers, so it has no filters to show: it is a densely connected "
               "network, whose units look at all of their inputs at once (the whole 784-pixel image, after a "
@@ -25,7 +26,7 @@ def show_patterns(layers: list[str]) -> None:
                "deeper ones combine them into curves and parts of digits.")
     patterns = resources.filter_patterns(active_model_path())
     if patterns is None:
-        resources.preparing_notice(active_model_path(), "what each filter responds to")
+        preparing_notice(active_model_path(), "what each filter responds to")
         return
     tabs = st.tabs([f"{name} ({plural(len(patterns[name]), 'filter')})" for name in layers])
     for tab, name in zip(tabs, layers):

@@ -16,8 +16,9 @@ from mnist_model.lab.receptive_field import (
     window_layer_names,
 )
 from mnist_model.lab.top_patches import TopPatches, load_or_compute_top_patches
-from ui import resources
+from server import resources
 from ui.current import CurrentInput, active_model_path, input_or_test_digit, predictor
+from ui.notices import preparing_notice
 
 PAGE = 16  # filters shown at once
 NO_CONV = ("This model has no convolution layers, so no unit looks at just a part of the image: every unit of its "
@@ -84,7 +85,7 @@ def show_top_patches(layers: list[str]) -> None:
                "more, so theirs show curves and corners, then parts of digits, even whole ones.")
     found = top_patches_for(active_model_path())
     if found is None:
-        resources.preparing_notice(active_model_path(), "the test patches that excite each filter")
+        preparing_notice(active_model_path(), "the test patches that excite each filter")
         return
     layer = st.segmented_control("Convolution layer", layers, default=layers[0], required=True, key="tp_layer")
     patches = found[layer]

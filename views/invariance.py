@@ -11,9 +11,11 @@ from mnist_model.figures.numbers import ink_words, percent, sure
 from mnist_model.figures.shift import accuracy_curves, equivariance_maps, movement, shift_heatmap, unit_bars
 from mnist_model.lab.inspection import conv_layer_names
 from mnist_model.lab.shift import MAX_SHIFT, conv_equivariance, hidden_units, shift_image, similarity
-from ui import invariance, resources
+from server import resources
+from ui import invariance
 from ui.ask import describe
 from ui.current import active_model_path, input_or_test_digit, predictor
+from ui.notices import preparing_notice
 from ui.text import plain
 
 SURE = 0.5  # a probability above this counts as "still reads the digit"
@@ -122,7 +124,7 @@ def curves(conv: Path, dense: Path) -> None:
     st.subheader("All 10,000 test digits, moved")
     result = invariance.shift_curves(conv, dense)
     if result is None:
-        resources.preparing_notice(conv if conv != PRETRAINED_MODEL else dense, "the accuracy against shift")
+        preparing_notice(conv if conv != PRETRAINED_MODEL else dense, "the accuracy against shift")
         return
     at = min(6, int(result.shifts[-1]))
     st.caption(f"Every MNIST test digit moved the same number of pixels in a random direction. At {at} px the "

@@ -8,7 +8,8 @@ from mnist_model.engine.inference import softmax
 from mnist_model.figures.explain import before_after_bars, ranking_bars
 from mnist_model.figures.numbers import percent, points, sure, visible
 from mnist_model.lab.knockout import Switchboard, lead
-from ui import ask, resources
+from server import resources
+from ui import ask
 from ui.current import active_model_path, input_or_test_digit, keep, kept
 from ui.text import plain
 

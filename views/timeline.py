@@ -9,7 +9,7 @@ from mnist_model.engine.timeline import Timeline, load_timeline, model_at, timel
 from mnist_model.figures.common import DIVERGING, map_grid, probability_bars, timeline_curve
 from mnist_model.figures.numbers import points, sure, visible
 from mnist_model.lab.inspection import conv_kernels, conv_layer_names, feature_maps
-from ui import resources
+from server import resources
 from ui.ask import input_name
 from ui.current import active_model_path, input_or_test_digit, predictor
 

@@ -12,7 +12,7 @@ from mnist_model.engine.preprocess import canvas_to_mnist
 from mnist_model.engine.storage import BUNDLED_MODELS, delete_model, read_card, rename_model, save_model
 from mnist_model.engine.timeline import load_timeline, model_at, rounded, timeline_path, write_timeline
 from mnist_model.engine.training import train
-from ui import resources
+from server import resources
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,7 @@ def digit(mnist):
 @pytest.fixture(scope="module")
 def page_digit():
     """What the page shows when nothing is drawn: test image #0 after the app's preprocessing."""
-    from ui import resources
+    from server import resources
 
     return canvas_to_mnist(resources.test_images()[0][0]).image
 

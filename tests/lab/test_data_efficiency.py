@@ -27,7 +27,8 @@ from mnist_model.lab.data_efficiency import (
     run_experiment,
     save_results,
 )
-from ui.data_efficiency import LiveRunState, duration, how_long, time_left
+from server.live_run import LiveRunState
+from ui.data_efficiency import duration, how_long, time_left
 
 PAGE = "views/data_efficiency.py"
 TINY_PLAN = EfficiencyPlan(sizes=(50, 600), seeds=2, epochs=1, min_steps=3)
@@ -218,7 +219,7 @@ def tiny_npz(tiny_raw, tmp_path, monkeypatch):
 @pytest.fixture
 def server_live_run():
     """The server's live run, fresh for each test and stopped after it."""
-    from ui.data_efficiency import live_run
+    from server.live_run import live_run
 
     live_run.clear()
     job = live_run()

@@ -276,7 +276,7 @@ def test_the_page_shows_the_evaluation_the_models_preparation_stored(app, tmp_pa
 
 
 def test_the_page_never_evaluates_in_the_server_it_asks_for_the_preparation_again(app, tmp_path, monkeypatch):
-    from ui import resources
+    from server import resources
 
     path = tmp_path / "new.keras"
     dense_only().save(path)

@@ -25,7 +25,7 @@ from mnist_model.lab.explain import (
 )
 from mnist_model.lab.inspection import conv_layer_names
 from mnist_model.lab.knockout import Switchboard
-from ui import resources
+from server import resources
 
 APP = "../../app.py"
 DIGITS = {  # synthetic pen strokes on a 280x280 canvas, and the digit they are

@@ -12,7 +12,7 @@ from mnist_model.engine.inference import outputs_probabilities, softmax
 from mnist_model.engine.preprocess import canvas_to_mnist
 from mnist_model.engine.storage import PRETRAINED_MODEL, load_model
 from mnist_model.lab.knockout import Switchboard, class_scores, lead, run_layers, switchable_layers
-from ui import resources
+from server import resources
 
 APP = "../../app.py"
 IMAGES = np.random.default_rng(0).uniform(0, 1, (3, 28, 28)).astype(np.float32)

@@ -60,7 +60,7 @@ class TrainingJob(SharedJob):
         self.models_dir = Path(models_dir)
         self.train_limit = train_limit  # tests shrink the data through this
         self.lease = lease  # the class store's one-job lease (classroom.StoreLease), when a store is in use
-        self.preparer = preparer  # ui.preparer.ModelPreparer: a new model is done once the picker can offer it
+        self.preparer = preparer  # server.preparer.ModelPreparer: a new model is done once the picker can offer it
         super().__init__(JobState())
 
     def state(self) -> JobState:
