@@ -92,7 +92,7 @@ def _before_after(outcome: dict) -> None:
     with left:
         _metric("Held-out class drawings", held, 1)
         st.caption(f"{held.n} drawings by {writers} student{'s' * (writers != 1)} the fine-tune never saw. "
-                   f"{verdict(held, 1, 'drawings')}")
+                   f"{verdict(held, 1, 'drawings')} {held.method()}.")
     with right:
         _metric("MNIST test set", mnist, 2)
         st.caption(f"{mnist.n:,} test digits. {verdict(mnist, 2, 'test digits')}")

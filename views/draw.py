@@ -135,7 +135,8 @@ def show_prediction(current: CurrentInput | None) -> tuple[np.ndarray | None, tu
     the doubts said about the input."""
     with st.container(key="prediction"):
         if current is None or current.prep.empty:
-            hint = {"Draw": "Draw a digit on the black canvas: the network guesses when you lift the pen.",
+            hint = {"Draw": "Draw a digit on the black canvas: the network guesses when you lift the pen. No finger, "
+                            "pen or mouse? Test digit and Upload, above, work with a keyboard.",
                     "Upload": "Upload an image of a single digit.",
                     "Test digit": "Pick a test digit."}[source]
             st.info(hint if current is None or source == "Draw" else "The image looks empty: no digit to read.")
