@@ -209,7 +209,7 @@ class ModelPreparer:
     def _run(self, key: str, request: dict, limits: Limits) -> None:
         """Prepare one model (on a thread of its own): an upload here; a model in the shared folder once."""
         if "path" not in request:  # an upload: only this server has its file
-            self._work(key, request, limits, ended=threading.Event())
+            self._work(key, request, limits)
             return
         path = Path(request["path"])
         waiting = {"what": "being prepared by another server"}
@@ -226,11 +226,13 @@ class ModelPreparer:
             if refused is not None:
                 self._end(key, {"event": "failed", "message": refused})
                 return
-            ended = threading.Event()
-            self._work(key, request, limits, ended, digest)
-            ended.wait()  # the lock is held until the worker is done
+            self._work(key, request, limits, digest).wait()  # the lock is held until the worker is done
 
-    def _work(self, key: str, request: dict, limits: Limits, ended: threading.Event, digest: str = "") -> None:
+    def _work(self, key: str, request: dict, limits: Limits, digest: str = "") -> threading.Event:
+        """Start the worker; the event returned is set once it has ended. A file refused by its
+        preparation (``digest`` given: a model in the shared folder) gets a refusal mark."""
+        ended = threading.Event()
+
         def end(outcome: dict) -> None:
             if outcome.get("event") != "done" and digest and not outcome.get("crashed"):
                 with contextlib.suppress(ModelFileError, OSError):
@@ -244,6 +246,7 @@ class ModelPreparer:
         except OSError as err:
             ended.set()
             self._end(key, {"event": "failed", "message": f"The model could not be checked: {err}"})
+        return ended
 
     def _progress(self, key: str, event: dict) -> None:
         with self._lock:

@@ -44,6 +44,17 @@ def a_drawing(mnist) -> CurrentInput:
     return CurrentInput("drawing", canvas_to_mnist((x_test[0, ..., 0] * 255).astype(np.uint8)))
 
 
+def with_drawing(at: AppTest, mnist) -> AppTest:
+    """The session with a drawing on its canvas (MNIST test digit #0, a 7), as the Draw page keeps it."""
+    at.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
+    return at.run()
+
+
+def press_send(at: AppTest, digit: int = 1) -> AppTest:
+    at.button_group(key="intended_digit").set_value(digit).run()
+    return at.button(key="send_to_class").click().run()
+
+
 def invitation(at: AppTest) -> str:
     """The join offer's text, at the top of the page (a phone folds the sidebar away)."""
     return next((m.value for m in at.main.markdown if "Join the class" in m.value), "")
@@ -63,10 +74,7 @@ def test_student_joins_sends_and_withdraws(code, class_db, mnist):
     assert "In class" in at.sidebar.success[0].value
     assert "In class" in at.main.caption[0].value and not invitation(at)  # a small badge, out of the way
     assert at.sidebar.button(key="train").disabled
-    at.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
-    at.run()
-    at.button_group(key="intended_digit").set_value(7).run()
-    at.button(key="send_to_class").click().run()
+    press_send(with_drawing(at, mnist), 7)
     assert not at.exception
     store = classroom.connect(class_db)
     summary = classroom.class_summary(store, code)
@@ -78,10 +86,7 @@ def test_student_joins_sends_and_withdraws(code, class_db, mnist):
 
 def test_a_student_who_comes_back_by_their_link_finds_what_they_sent(code, class_db, mnist):
     at = join(student_app(code), "Ada")
-    at.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
-    at.run()
-    at.button_group(key="intended_digit").set_value(7).run()
-    at.button(key="send_to_class").click().run()
+    press_send(with_drawing(at, mnist), 7)
     me = at.query_params.get("me")
     assert me and at.query_params.get("class") == code  # the link now says who they are
     again = AppTest.from_file("../app.py", default_timeout=120)  # a reload, or a restarted server: a new session
@@ -299,10 +304,7 @@ def test_the_send_limit_holds_after_leaving_and_joining_again(code, class_db, mn
     at.sidebar.button(key="leave_class").click().run()
     at.query_params["class"] = code
     join(at.run(), "Ada again")
-    at.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
-    at.run()
-    at.button_group(key="intended_digit").set_value(7).run()
-    at.button(key="send_to_class").click().run()
+    press_send(with_drawing(at, mnist), 7)
     assert not at.exception
     assert any(f"This browser sent {SEND_LIMIT} drawings in the last minute" in w.value for w in at.warning)
     assert classroom.class_summary(store, code).n_drawings == SEND_LIMIT
@@ -317,11 +319,6 @@ def noisy_upload(size: int = 1024) -> dict:
     return {"file_id": "noise", "name": "noise.png", "notes": (),
             "preview": Image.fromarray(picture).resize((320, 320)), "input": CurrentInput("upload",
                                                                                        canvas_to_mnist(picture))}
-
-
-def press_send(at: AppTest, digit: int = 1) -> AppTest:
-    at.button_group(key="intended_digit").set_value(digit).run()
-    return at.button(key="send_to_class").click().run()
 
 
 def test_an_upload_too_large_for_the_store_is_sent_shrunk(code, class_db):
@@ -345,8 +342,7 @@ def test_a_model_that_answers_nan_gets_a_sentence_and_the_drawing_stays(code, cl
             return np.full(10, np.nan)
 
     at = join(student_app(code), "Ada")
-    at.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
-    at.run()
+    with_drawing(at, mnist)
     monkeypatch.setattr(ui.classroom, "predictor", lambda: Broken())
     at = press_send(at)
     assert not at.exception
@@ -449,18 +445,14 @@ def test_a_teacher_on_localhost_without_a_network_address_is_told_phones_cannot_
 
 def test_a_new_session_knows_the_drawing_arrived_and_cannot_send_it_again(code, class_db, mnist):
     at = join(student_app(code), "Ada")
-    at.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
-    at.run()
-    at.button_group(key="intended_digit").set_value(7).run()
-    at.button(key="send_to_class").click().run()
+    press_send(with_drawing(at, mnist), 7)
     assert not at.exception
     store = classroom.connect(class_db)
     assert classroom.class_summary(store, code).n_drawings == 1
     # the server died after storing it: the browser reconnects to another server, a new session, same drawing
     again = AppTest.from_file("../app.py", default_timeout=120)
     again.query_params.update({"class": code, "me": at.query_params["me"]})
-    again.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
-    again.run()
+    with_drawing(again, mnist)
     again.button_group(key="intended_digit").set_value(7).run()
     assert again.button(key="send_to_class").disabled
     assert any("your class has this drawing" in c.value for c in again.caption)
@@ -469,8 +461,7 @@ def test_a_new_session_knows_the_drawing_arrived_and_cannot_send_it_again(code, 
 
 def test_a_drawing_whose_send_never_arrived_comes_back_in_the_next_session(code, class_db, mnist):
     at = join(student_app(code), "Ada")
-    at.session_state["kept_inputs"] = {"drawing": a_drawing(mnist)}
-    at.run()
+    with_drawing(at, mnist)
     at.button_group(key="intended_digit").set_value(7).run()  # chosen; Send pressed as the server died
     store = classroom.connect(class_db)
     assert classroom.class_summary(store, code).n_drawings == 0
