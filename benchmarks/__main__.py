@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> None:
               f"on these cores will skew the figures", file=sys.stderr)
     results = run(selected, args.quick)
     results["command"] = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
-    from .report import markdown, verdicts
+    from .report import derive, markdown, verdicts
 
+    results.update(derive(results))
     results["goals_met"] = verdicts(results)
     table = markdown(results)
     print(table)

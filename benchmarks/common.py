@@ -27,14 +27,15 @@ class Sizes:
     drawn_digits: int  # UNIPEN digits replayed in the browser and rendered offline
     sessions: int  # browser pages drawing at once against one server
     session_digits: int  # digits each of those pages draws
+    one_core_sessions: int  # sessions drawing at once against a server held to one core
 
 
 FULL = Sizes(inference_calls=200, naive_calls=50, batch=1024, memory_calls=10_000, memory_warmup=500,
              train_images=20_000, train_repeats=3, test_images=10_000, drawn_digits=200, sessions=30,
-             session_digits=3)
+             session_digits=3, one_core_sessions=60)
 QUICK = Sizes(inference_calls=40, naive_calls=8, batch=256, memory_calls=500, memory_warmup=50,
               train_images=2_000, train_repeats=1, test_images=1_000, drawn_digits=6, sessions=3,
-              session_digits=1)
+              session_digits=1, one_core_sessions=6)
 
 
 def summary(values) -> dict:

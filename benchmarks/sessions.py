@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from playwright.async_api import async_playwright
 
@@ -16,6 +19,7 @@ from .common import Sizes, summary
 from .drawing import browser_support, render, replay_digits
 from .streamlit_client import Session, data_url
 
+PEER_APP = Path(__file__).resolve().parent / "peer_app.py"  # the tutorial's digit app
 VIEWPORT = {"width": 1280, "height": 900}
 POOL = 200  # replay digits the concurrent sessions draw from
 PEN_SAMPLE_S = 1 / 60  # a pen or mouse reports about 60 points a second: drawing a digit takes that long
@@ -58,47 +62,134 @@ async def _single(sizes: Sizes) -> dict:
 
 
 async def _concurrent(sizes: Sizes) -> dict:
-    """``sizes.sessions`` clients drawing at once, first on an idle server, then while it trains.
+    """The server on one core and the clients on the others, so the figures measure the server.
 
-    The training job is started from a real browser tab's sidebar, as a person would.
+    ``sizes.sessions`` clients draw at once, first on an idle server, then while it trains (the job
+    started from a real browser tab's sidebar, as a person would; the training process may use every
+    core, as on a laptop). Then ``sizes.one_core_sessions`` clients at once; then the same clients on
+    the tutorial's app (``peer_app.py``), for its server CPU and latency beside ours.
     """
     per_round = sizes.sessions * sizes.session_digits
-    digits = replay_digits(POOL)[:2 * per_round]
+    many = sizes.one_core_sessions * sizes.session_digits
+    digits = replay_digits(POOL)
     expected = offline_digits(digits)  # what the bundled model says for the very same images
     pool = [Drawing(data_url(render(d)), sum(map(len, d.strokes)) * PEN_SAMPLE_S, e)
             for d, e in zip(digits, expected)]
-    with tempfile.TemporaryDirectory() as models:
+
+    def drawings(start: int, count: int) -> list[Drawing]:
+        return [pool[(start + i) % len(pool)] for i in range(count)]
+
+    server_cpus, client_cpus = split_cores()
+    results = {"concurrent_server_cores": len(server_cpus), "concurrent_client_cores": len(client_cpus),
+               "concurrent_kept_apart": bool(client_cpus)}
+    with tempfile.TemporaryDirectory() as models, clients_on(client_cpus):
         env = {"CONVNET_LAB_TRAIN_LIMIT": "20000", "CONVNET_LAB_MODELS": models}
         async with async_playwright() as pw:
             browser = await browser_support.launch_browser(pw)
-            with browser_support.app_server(env) as (url, server):
+            with browser_support.app_server(env, cpus=server_cpus) as (url, server):
+                wait_ready(url)
                 tab = await open_draw_page(await browser.new_context(viewport=VIEWPORT), url)
-                clients = [await Session.open(url, SESSION_TIMEOUT_S) for _ in range(sizes.sessions)]
-                cpu = cpu_seconds(server.pid)
-                idle = await _draw_at_once(clients, pool[:per_round], sizes.session_digits)
-                idle_cpu = cpu_seconds(server.pid) - cpu
+                clients = [await Session.open(url, SESSION_TIMEOUT_S) for _ in range(sizes.one_core_sessions)]
+                some = clients[:sizes.sessions]
+                await _draw_at_once(some, drawings(0, per_round), sizes.session_digits)  # every session warm
+                idle, idle_cpu = await _measured(server.pid, some, drawings(per_round, per_round), sizes)
+                crowd, crowd_cpu = await _measured(server.pid, clients, drawings(2 * per_round, many), sizes)
                 await start_training(tab)
-                cpu = cpu_seconds(server.pid)
-                busy = await _draw_at_once(clients, pool[per_round:2 * per_round], sizes.session_digits)
-                busy_cpu = cpu_seconds(server.pid) - cpu
+                spread_children(server.pid)
+                busy, busy_cpu = await _measured(server.pid, some, drawings(3 * per_round, per_round), sizes)
                 still_training = await training_running(tab)
                 rss_mb = rss_bytes(server.pid) / 2**20
                 for client in clients:
                     await client.close()
             await browser.close()
-    idle_s, busy_s = summary([a.ms for a in idle]), summary([a.ms for a in busy])
-    return {"concurrent_sessions": sizes.sessions, "concurrent_timeout_s": SESSION_TIMEOUT_S,
+        with browser_support.app_server(env, cpus=server_cpus, script=PEER_APP) as (url, server):
+            clients = [await Session.open(url, SESSION_TIMEOUT_S) for _ in range(sizes.sessions)]
+            await _draw_at_once(clients, drawings(0, per_round), sizes.session_digits)
+            peer, peer_cpu = await _measured(server.pid, clients, drawings(per_round, per_round), sizes)
+            for client in clients:
+                await client.close()
+    idle_s, busy_s, crowd_s, peer_s = (summary([a.ms for a in answers]) for answers in (idle, busy, crowd, peer))
+    ours = idle + busy + crowd
+    return {**results, "concurrent_sessions": sizes.sessions, "concurrent_timeout_s": SESSION_TIMEOUT_S,
             "concurrent_client": "Streamlit websocket clients (benchmarks/streamlit_client.py); latency = the "
                                  "canvas's 200 ms send debounce + round trip to the 'Prediction:' delta",
             "concurrent_sessions_p50_ms": idle_s["p50"], "concurrent_sessions_p95_ms": idle_s["p95"],
             "concurrent_sessions_training_p50_ms": busy_s["p50"],
             "concurrent_sessions_training_p95_ms": busy_s["p95"],
-            "concurrent_drawings": idle_s["n"] + busy_s["n"], "concurrent_planned": 2 * per_round,
-            "concurrent_timeouts": sum(a.ms >= SESSION_TIMEOUT_S * 1000 for a in idle + busy),
-            "concurrent_wrong_answers": sum(a.digit != a.expected for a in idle + busy if a.digit is not None),
+            "concurrent_one_core_sessions": sizes.one_core_sessions,
+            "concurrent_one_core_p50_ms": crowd_s["p50"], "concurrent_one_core_p95_ms": crowd_s["p95"],
+            "concurrent_one_core_timeouts": unanswered(crowd),
+            "concurrent_drawings": idle_s["n"] + busy_s["n"] + crowd_s["n"],
+            "concurrent_planned": 2 * per_round + many,
+            "concurrent_timeouts": unanswered(ours),
+            "concurrent_wrong_answers": sum(a.digit != a.expected for a in ours if a.digit is not None),
             "server_cpu_s_per_drawing": idle_cpu / max(1, len(idle)),
+            "server_cpu_s_per_drawing_one_core": crowd_cpu / max(1, len(crowd)),
             "server_cpu_s_per_drawing_training": busy_cpu / max(1, len(busy)),
-            "server_rss_mb_after": rss_mb, "training_ran_throughout": still_training}
+            "server_rss_mb_after": rss_mb, "training_ran_throughout": still_training,
+            "peer_sessions": sizes.sessions, "peer_p50_ms": peer_s["p50"], "peer_p95_ms": peer_s["p95"],
+            "peer_timeouts": unanswered(peer), "peer_server_cpu_s_per_drawing": peer_cpu / max(1, len(peer)),
+            "peer_wrong_answers": sum(a.digit != a.expected for a in peer if a.digit is not None)}
+
+
+async def _measured(pid: int, clients: list[Session], drawings: list[Drawing], sizes: Sizes):
+    """One round of ``_draw_at_once``; its answers and the server's CPU seconds over it."""
+    cpu = cpu_seconds(pid)
+    answers = await _draw_at_once(clients, drawings, sizes.session_digits)
+    return answers, cpu_seconds(pid) - cpu
+
+
+def unanswered(answers: list[Answer]) -> int:
+    return sum(a.ms >= SESSION_TIMEOUT_S * 1000 for a in answers)
+
+
+def split_cores() -> tuple[set[int], set[int]]:
+    """(the server's cores, the load generator's): one core for the server, the others for the clients.
+    On one core both share it, and the results say so (``concurrent_kept_apart``)."""
+    cores = sorted(os.sched_getaffinity(0))
+    return ({cores[0]}, set(cores[1:])) if len(cores) > 1 else (set(cores), set())
+
+
+@contextlib.contextmanager
+def clients_on(cpus: set[int]):
+    """This process (the clients, and the Chromium it starts) on ``cpus`` only, for the block."""
+    before = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def spread_children(pid: int) -> None:
+    """Let the server's child processes (the training worker) use every core, as they would on a laptop:
+    the server stays on its one."""
+    every = set(range(os.cpu_count() or 1))
+    for child in child_pids(pid):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(child, every)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The process's children, from /proc."""
+    children = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                children += [int(c) for c in f.read().split()]
+    return children
+
+
+def wait_ready(url: str, timeout_s: float = 120.0) -> None:
+    """Until the server's warm-up is over (``/ready``), so no round times the server's start."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if urllib.request.urlopen(f"{url}/ready", timeout=2).status == 200:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"{url}/ready did not answer 200 within {timeout_s:.0f} s")
 
 
 def offline_digits(digits) -> list[int]:

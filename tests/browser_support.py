@@ -34,16 +34,19 @@ def running_app(env: dict | None = None, timeout: float = 60.0, address: str = "
 
 
 @contextlib.contextmanager
-def app_server(env: dict | None = None, timeout: float = 60.0, log=None, address: str = "127.0.0.1"):
+def app_server(env: dict | None = None, timeout: float = 60.0, log=None, address: str = "127.0.0.1",
+               script: Path = ROOT / "app.py", cpus: set[int] | None = None):
     """Like ``running_app``, yielding ``(url, process)`` for those who watch the server itself;
     ``log``, an open file, receives what the server prints (its warnings included); ``address`` is
-    where it listens (0.0.0.0: every network, as a classroom server must); the URL is local."""
+    where it listens (0.0.0.0: every network, as a classroom server must); the URL is local.
+    ``script`` is the app to serve; ``cpus``, the cores the server (and what it starts) may run on."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
            "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", address,
            "--browser.gatherUsageStats", "false"]
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log or subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+                            stderr=subprocess.STDOUT if log else subprocess.DEVNULL, preexec_fn=pin)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, timeout)

@@ -173,7 +173,8 @@ def input_doubts(current: CurrentInput) -> tuple[str, ...]:
         return ()
     said = doubts(current.prep)
     familiar = resources.familiarity_check(active_model_path())  # None while the model is being prepared
-    if not said and familiar is not None and familiar.unfamiliar(current.prep.image):
+    image = current.prep.image
+    if not said and familiar is not None and familiar.unfamiliar(image, predictor().activations(image)):
         said = (UNFAMILIAR,)
     return said
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import keras
 import numpy as np
@@ -11,6 +12,7 @@ import tensorflow as tf
 from .preprocess import Preprocessed, canvas_to_mnist
 
 EVAL_BATCH = 1000
+RECENT = 64  # images whose layer outputs a Predictor keeps (see ``Predictor.activations``)
 BATCH_VALUES = 2**25  # values all layers of a batch may output together (128 MB of float32)
 SALIENCY_STEPS = 32  # images on the path from black to the drawing (integrated gradients)
 
@@ -74,6 +76,8 @@ class Predictor:
         self._saliency = tf.function(self._ink_shares, reduce_retracing=True,
                                      input_signature=[tf.TensorSpec((28, 28), tf.float32)])
         self._lock = threading.Lock()  # one forward pass at a time: TF's CPU pool is already parallel
+        self._recent: OrderedDict[bytes, dict[str, np.ndarray]] = OrderedDict()  # see ``activations``
+        self._recent_lock = threading.Lock()
 
     @staticmethod
     def prepare(image) -> Preprocessed:
@@ -88,12 +92,29 @@ class Predictor:
         return [out.numpy() for out in outputs]
 
     def activations(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        """Each layer's output for one 28x28 image, by layer name, batch axis removed."""
-        return {name: out[0] for name, out in zip(self.layer_names, self.forward(image[None]))}
+        """Each layer's output for one 28x28 image, by layer name, batch axis removed; read-only.
+
+        The last RECENT images' outputs are kept: the prediction, the familiarity check and the
+        page's views of one drawing share one forward pass.
+        """
+        image = np.ascontiguousarray(image, dtype=np.float32)
+        key = image.tobytes()
+        with self._recent_lock:
+            if key in self._recent:
+                self._recent.move_to_end(key)
+                return self._recent[key]
+        outputs = {name: out[0] for name, out in zip(self.layer_names, self.forward(image[None]))}
+        for out in outputs.values():
+            out.flags.writeable = False  # shared with every later caller
+        with self._recent_lock:
+            self._recent[key] = outputs
+            while len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
+        return outputs
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """The 10 class probabilities for one 28x28 image."""
-        return self.to_probabilities(self.forward(image[None])[-1][0])
+        return self.to_probabilities(self.activations(image)[self.layer_names[-1]])
 
     def to_probabilities(self, output: np.ndarray) -> np.ndarray:
         """The model's output made probabilities: as is after a softmax, else softmax of the logits."""

@@ -477,9 +477,11 @@ def decode_canvas(data_url: str | None) -> np.ndarray | None:
     data = _unbase64(data_url[start:])
     check_png_chunks(data)
     try:
-        with _quiet(), Image.open(io.BytesIO(data), formats=("PNG",)) as img:
+        # no _quiet() here: the size is checked above, so PIL has no decompression bomb to warn of, and its
+        # warnings filter costs a lock and more than the decoding on the path every stroke takes
+        with Image.open(io.BytesIO(data), formats=("PNG",)) as img:
             img.load()
-            return np.asarray(img.convert("RGBA"))
+            return np.asarray(img if img.mode == "RGBA" else img.convert("RGBA"))
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise _damaged_drawing() from err
 

@@ -24,7 +24,7 @@ import contextlib
 import math
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,8 +231,13 @@ class FamiliarityCheck:
                              f"{feature_layers(model)}: fit it on this model")
         self.familiarity = familiarity
         self._score = _score_function(feature_function(model), familiarity)
+        layers = [model.get_layer(name) for name in familiarity.layers]
+        self._output_shapes = [tuple(layer.output.shape[1:]) for layer in layers]
+        self._score_outputs = _outputs_score_function(self._output_shapes, familiarity)
         self._lock = threading.Lock()  # one call at a time: TensorFlow's CPU pool is already parallel
-        self._score(tf.zeros((1, 28, 28, 1)))  # trace now, not on the first drawing
+        self._score(tf.zeros((1, 28, 28, 1)))  # trace both now, not on the first drawing
+        if layers:
+            self._score_outputs(*(tf.zeros((1, *shape)) for shape in self._output_shapes))
 
     def score(self, image: np.ndarray) -> float:
         """The image's score: under ``familiarity.threshold`` it looks like a training digit.
@@ -249,25 +254,65 @@ class FamiliarityCheck:
         with self._lock:
             return float(self._score(tf.constant(batch))[0])
 
-    def unfamiliar(self, image: np.ndarray) -> bool:
-        """Whether the image is unlike the digits the network learnt from (then show UNFAMILIAR)."""
-        return self.score(image) > self.familiarity.threshold
+    def score_activations(self, image: np.ndarray, activations: Mapping[str, np.ndarray]) -> float:
+        """``score(image)`` from the layer outputs a forward pass already gave (``Predictor.activations``):
+        the network is not run a second time for the same drawing.
+
+        Args:
+            image: the network's 28x28 input, compared as it is when the model has no layer to compare.
+            activations: one image's output of each layer, by layer name, batch axis removed.
+        """
+        if not self.familiarity.layers:  # the pixels are the features
+            return self.score(image)
+        outputs = [np.asarray(activations[name], np.float32)[None] for name in self.familiarity.layers]
+        with self._lock:
+            return float(self._score_outputs(*(tf.constant(out) for out in outputs))[0])
+
+    def unfamiliar(self, image: np.ndarray, activations: Mapping[str, np.ndarray] | None = None) -> bool:
+        """Whether the image is unlike the digits the network learnt from (then show UNFAMILIAR); given the
+        image's ``activations``, without running the network again."""
+        score = self.score(image) if activations is None else self.score_activations(image, activations)
+        return score > self.familiarity.threshold
 
 
 def _score_function(features, familiarity: Familiarity):
     """``Familiarity.scores`` of ``features(images)``, as one compiled function of the images."""
-    references = [tf.constant(refs.T, tf.float32) for refs in familiarity.references]
-    scales = [float(scale) for scale in familiarity.scales]
+    scores = _scores(familiarity)
 
     @tf.function(reduce_retracing=True, input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
     def score(images):
+        return scores(features(images))
+
+    return score
+
+
+def _outputs_score_function(shapes: list[tuple], familiarity: Familiarity):
+    """``Familiarity.scores`` of the compared layers' outputs, shaped ``shapes`` (batch axis left out), as one
+    compiled function of those outputs: what ``feature_function`` does after the layers, and the scoring."""
+    grids = [_grid((None, *shape)) for shape in shapes]
+    scores = _scores(familiarity)
+
+    @tf.function(reduce_retracing=True,
+                 input_signature=[tf.TensorSpec((None, *shape), tf.float32) for shape in shapes])
+    def score(*outputs):
+        return scores([_shrink(out, grid) for out, grid in zip(outputs, grids)])
+
+    return score
+
+
+def _scores(familiarity: Familiarity) -> Callable[[list[tf.Tensor]], tf.Tensor]:
+    """``Familiarity.scores`` in TensorFlow, from the (N, d) features of each compared layer."""
+    references = [tf.constant(refs.T, tf.float32) for refs in familiarity.references]
+    scales = [float(scale) for scale in familiarity.scales]
+
+    def scores(features):
         distances = []
-        for feature, refs, scale in zip(features(images), references, scales):
+        for feature, refs, scale in zip(features, references, scales):
             unit = feature / tf.maximum(tf.norm(feature, axis=1, keepdims=True), 1e-12)
             distances.append((1.0 - tf.reduce_max(unit @ refs, axis=1)) / scale)
         return tf.reduce_max(tf.stack(distances), axis=0)
 
-    return score
+    return scores
 
 
 def familiarity_path(model_path: str | os.PathLike) -> Path:

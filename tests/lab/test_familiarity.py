@@ -4,6 +4,7 @@ import pytest
 from browser_support import UNIPEN, load_unipen, pick_digits, render_strokes, stroke_paths
 from model_zoo import BUILDERS
 
+from mnist_model.engine.inference import Predictor
 from mnist_model.engine.preprocess import canvas_to_mnist
 from mnist_model.engine.storage import PRETRAINED_MODEL, load_model, save_model
 from mnist_model.lab import familiarity
@@ -73,6 +74,7 @@ def test_the_zigzag_the_network_calls_an_8_is_unfamiliar(bundled):
     image = canvas_input([ZIGZAG])
     assert model.predict_on_batch(image[None, ..., None]).max() > 0.95  # the network itself is sure (96%)
     assert check.unfamiliar(image)
+    assert check.unfamiliar(image, Predictor(model).activations(image))  # as the draw page asks
 
 
 def test_random_noise_is_unfamiliar(bundled):
@@ -130,6 +132,7 @@ def test_a_network_without_hidden_layers_compares_the_pixels(mnist, small_fit):
     reference = x_train[familiarity._reference_indices(y_train[:300].argmax(1))[0]]
     check = FamiliarityCheck(model, fam)
     assert check.score(reference) == pytest.approx(0.0, abs=1e-5) and not check.unfamiliar(reference)
+    assert check.score_activations(reference, {}) == check.score(reference)  # the pixels, however called
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
@@ -139,7 +142,11 @@ def test_every_kind_of_model_can_be_checked(name, mnist, small_fit):
     fam = fit_familiarity(model, x_train[:300], y_train[:300], x_test[:60])
     assert len(fam.layers) >= 1 and np.isfinite(fam.threshold)
     assert all(refs.shape[1] <= familiarity.MAX_VALUES for refs in fam.references[:-1])
-    assert np.isfinite(FamiliarityCheck(model, fam).score(x_test[100]))
+    check, image = FamiliarityCheck(model, fam), x_test[100].astype(np.float32) / 255
+    assert np.isfinite(check.score(image))
+    # the draw page scores the layer outputs its forward pass gave: the same score, one forward pass
+    assert check.score_activations(image, Predictor(model).activations(image)) == pytest.approx(
+        check.score(image), rel=1e-4, abs=1e-5)
 
 
 def test_a_deep_model_compares_at_most_max_layers_from_first_to_last():

@@ -4,7 +4,7 @@ import pytest
 from mnist_model.engine.inference import Predictor, activation_model
 from mnist_model.engine.preprocess import canvas_to_mnist
 from mnist_model.engine.storage import save_model
-from mnist_model.figures.common import map_grid, mosaic, preprocessing_steps, probability_bars
+from mnist_model.figures.common import map_grid, mosaic, preprocessing_steps, probability_bars, probability_bars_figure
 from mnist_model.lab.inspection import (
     conv_kernels,
     filter_patterns,
@@ -23,6 +23,20 @@ def test_one_forward_pass_gives_every_layer_and_the_models_prediction(tiny_model
     acts = predictor.activations(x[0, ..., 0])
     assert list(acts) == predictor.layer_names and acts["dense"].shape == (16,)
     assert len(activation_model(tiny_model).outputs) == 8
+
+
+def test_one_drawing_is_run_through_the_network_once_however_many_views_ask(tiny_model, tiny_data, monkeypatch):
+    predictor, image = Predictor(tiny_model), tiny_data[1][0][0, ..., 0]
+    calls = []
+    forward = predictor.forward
+    monkeypatch.setattr(predictor, "forward", lambda batch: calls.append(len(batch)) or forward(batch))
+    acts = predictor.activations(image)
+    probs = predictor.probabilities(image.copy())  # the same pixels, another array
+    assert calls == [1] and predictor.activations(image) is acts
+    assert not acts["dense"].flags.writeable  # shared: no view may change what another sees
+    np.testing.assert_allclose(probs, tiny_model(image[None, ..., None]).numpy()[0], atol=1e-6)
+    predictor.activations(image[::-1].copy())
+    assert calls == [1, 1]
 
 
 def test_kernels_come_out_filter_first(tiny_model):
@@ -80,8 +94,22 @@ def test_figures_build_from_plain_arrays(tiny_data):
     tiled, index = mosaic(np.ones((10, 3, 3)), cols=4)
     assert tiled.shape == (11, 15) and index.max() == 9 and np.isnan(tiled[3, 0])
     assert len(map_grid(np.random.rand(32, 26, 26), shared_scale=False).data) == 1
-    assert list(probability_bars(np.eye(10)[3]).data[0].marker.color).count("#ff4b4b") == 1
+    assert probability_bars(np.eye(10)[3]).to_dict()["data"][0]["marker"]["color"].count("#ff4b4b") == 1
     assert len(preprocessing_steps(canvas_to_mnist(tiny_data[1][0][0, ..., 0])).data) == 5
+
+
+@pytest.mark.parametrize("probs", [np.eye(10)[3], np.full(10, 0.1), np.arange(10) / 45.0])
+@pytest.mark.parametrize("title", ["Probability of each digit", ""])
+def test_the_fast_probability_bars_are_the_validated_figure(probs, title):
+    """The draw page's bars are filled into a dict validated once; plotly would build the very same figure."""
+    import plotly.io
+    import plotly.tools
+
+    def spec(figure):  # what st.plotly_chart sends
+        return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, True), validate=False)
+
+    assert spec(probability_bars(probs, title)) == spec(probability_bars_figure(probs, title))
+    assert spec(probability_bars(probs, title)) == probability_bars(probs, title).to_json()
 
 
 def test_a_grid_can_number_its_maps_and_nearly_blank_patterns_are_found():
