@@ -19,7 +19,9 @@ def main() -> None:
     from ui.streamlit_fixes import bound_widget_json, keep_keras_state
     from ui.style import apply_style
     from ui.text import plain
+    from ui.warm_start import PAGE_DRAWN, PAGE_STARTED
 
+    PAGE_STARTED.set()
     keep_keras_state()
     bound_widget_json()  # before any widget message is read: one nested a million deep is refused in a sentence
     st.set_page_config(page_title="Convnet Lab", page_icon=":material/draw:", layout="wide")
@@ -31,6 +33,7 @@ def main() -> None:
         page.run()
     except ModelFileError as err:  # a model renamed or deleted by someone else while this page used it
         st.error(f"{plain(err, limit=400)} Pick a model in the sidebar and try again.", icon=":material/error:")
+    PAGE_DRAWN.set()  # the warm-up may import TensorFlow now (ui/warm_start.py)
 
 
 def pages() -> dict[str, list]:
@@ -63,10 +66,11 @@ def pages() -> dict[str, list]:
 if __name__ == "__main__":  # a page view: Streamlit runs the script as __main__
     main()
 else:  # `streamlit run app.py` imports the file to find this app, and serves it
-    from ui.streamlit_fixes import bound_widget_json, deliver_finished_runs
+    from ui.streamlit_fixes import bound_widget_json, deliver_finished_runs, skip_direct_run_warning
     from ui.warm_start import ROUTES, lifespan
 
     deliver_finished_runs()
     bound_widget_json()
+    skip_direct_run_warning()
 
     app = st.App(__file__, lifespan=lifespan, routes=ROUTES)

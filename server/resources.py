@@ -6,22 +6,32 @@ import os
 import threading
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import streamlit as st
 
 from mnist_model.engine.check_process import check_isolated
 from mnist_model.engine.data import load_mnist
-from mnist_model.engine.inference import Predictor
 from mnist_model.engine.layer_sizes import ModelCost
-from mnist_model.engine.storage import PRETRAINED_MODEL, is_ready, list_models, load_model, model_digest, ready_path
+from mnist_model.engine.light import LightPredictor
+from mnist_model.engine.storage import (
+    PRETRAINED_DIR,
+    PRETRAINED_MODEL,
+    is_ready,
+    list_models,
+    load_model,
+    model_digest,
+    ready_path,
+)
 from mnist_model.figures.common import probability_bars
-from mnist_model.lab.familiarity import FamiliarityCheck, load_or_fit_familiarity
-from mnist_model.lab.inspection import load_or_compute_patterns
 
 from .preparer import ModelPreparer
 from .training_job import TrainingJob
+
+if TYPE_CHECKING:  # TensorFlow is imported where a model is loaded: a page can be drawn without it
+    from mnist_model.engine.inference import Predictor
+    from mnist_model.lab.familiarity import FamiliarityCheck
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,15 +51,57 @@ def model_key(path: str | os.PathLike) -> tuple[str, float]:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model ...")
 def _predictor(path: str, mtime: float) -> Predictor:
+    from mnist_model.engine.inference import Predictor
+
     predictor = Predictor(load_model(path))
     predictor.forward(np.zeros((1, 28, 28), np.float32))  # trace the compiled call now, not on the first drawing
     probability_bars(np.full(10, 0.1)).to_json()  # and let plotly import what a figure needs
     return predictor
 
 
-def get_predictor(path: str | os.PathLike = PRETRAINED_MODEL) -> Predictor:
-    """The one cached Predictor for a model file (raises ModelFileError for a bad file)."""
+_WARMING = threading.Event()  # set while the server's warm-up loads TensorFlow and the bundled model
+
+
+def get_predictor(path: str | os.PathLike = PRETRAINED_MODEL) -> Predictor | LightPredictor:
+    """The one cached Predictor for a model file (raises ModelFileError for a bad file).
+
+    While the server warms up, a bundled model answers from ``LightPredictor`` (numpy) instead
+    of waiting seconds for TensorFlow: the page swaps it for the full one when that is ready
+    (``warming``).
+    """
+    if _WARMING.is_set() and Path(path).resolve().parent == PRETRAINED_DIR:
+        light = _light_predictor(*model_key(path))
+        if light is not None:
+            return light
     return _predictor(*model_key(path))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _light_predictor(path: str, mtime: float) -> LightPredictor | None:
+    return LightPredictor.load(path, full=lambda: _predictor(path, mtime))
+
+
+def start_warming() -> None:
+    """The server starts warming up: until ``warm_predictor`` returns, pages read drawings with the numpy
+    predictor of a bundled model."""
+    _WARMING.set()
+
+
+def warm_predictor() -> Predictor:
+    """The bundled model's full Predictor, for the server's warm-up; pages use it from now on."""
+    try:
+        return _predictor(*model_key(PRETRAINED_MODEL))
+    finally:
+        stop_warming()
+
+
+def stop_warming() -> None:
+    _WARMING.clear()
+
+
+def warming() -> bool:
+    """Whether the warm-up is still loading TensorFlow (pages then use what needs no TensorFlow)."""
+    return _WARMING.is_set()
 
 
 class NotPrepared(LookupError):
@@ -58,7 +110,9 @@ class NotPrepared(LookupError):
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _familiarity(path: str, mtime: float) -> FamiliarityCheck:
-    model = get_predictor(path).model
+    from mnist_model.lab.familiarity import FamiliarityCheck, load_or_fit_familiarity
+
+    model = _predictor(path, mtime).model
     familiarity = load_or_fit_familiarity(model, path, compute=False)
     if familiarity is None:
         raise NotPrepared(path)  # not cached: asked again once the preparation has stored it
@@ -68,8 +122,8 @@ def _familiarity(path: str, mtime: float) -> FamiliarityCheck:
 def familiarity_check(path: str | os.PathLike = PRETRAINED_MODEL) -> FamiliarityCheck | None:
     """The model's check for drawings unlike its training digits, stored beside it; None (and the
     model's preparation asked for) while it is not stored."""
-    if not Path(path).exists():
-        return None  # renamed or deleted by someone else: the next full run falls back
+    if not Path(path).exists() or warming():
+        return None  # renamed or deleted by someone else: the next full run falls back; or not loaded yet
     try:
         return _familiarity(*model_key(path))
     except NotPrepared:
@@ -165,6 +219,8 @@ def stored(kind: str, paths: tuple, load: Callable[[], T | None], kept: int = 4)
 
 def filter_patterns(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
     """Each conv filter's preferred input, as the model's preparation stored it (None while it is not)."""
+    from mnist_model.lab.inspection import load_or_compute_patterns
+
     return stored("filter patterns", (path,),
                   lambda: load_or_compute_patterns(get_predictor(path).model, path, compute=False))
 

@@ -74,11 +74,15 @@ def predictor():
 
     When another session has renamed or deleted the model file meanwhile (a drawing fragment
     reruns without the sidebar), the whole app reruns: the sidebar says what happened and
-    falls back, instead of a page failing on a file that is gone.
+    falls back, instead of a page failing on a file that is gone. A numpy predictor handed out
+    while the server warmed up (``resources.get_predictor``) gives way to the full one once it is in.
     """
     if not active_model_path().exists():
         st.rerun(scope="app")
-    return st.session_state[PREDICTOR]
+    chosen = st.session_state[PREDICTOR]
+    if getattr(chosen, "light", False) and not resources.warming():  # TensorFlow is in: the full one
+        chosen = st.session_state[PREDICTOR] = resources.get_predictor(active_model_path())
+    return chosen
 
 
 def kept_toggle(label: str, key: str, default: bool = False) -> bool:

@@ -20,6 +20,12 @@ measured with 60 websocket sessions on two servers, 1 to 8 of 180 drawings went 
 The fix delivers a stopped runner's messages that were already on their way; a runner told
 to stop early (a full rerun replacing it) is still ignored, as Streamlit intends.
 
+``skip_direct_run_warning``: the first element a server process draws makes Streamlit check
+whether it runs in a REPL, to warn that an app needs ``streamlit run``; the check is
+``inspect.stack()``, which looks up every frame's module among all those imported: with
+TensorFlow's thousands of modules loading, a second or more of the first student's first page.
+The server was started by ``streamlit run``, so there is nothing to warn about.
+
 ``bound_widget_json``: a widget that sends JSON (the drawing canvas) has its message parsed by
 Streamlit before the page runs; a forged one nested a million levels deep raised
 RecursionError there, which the session could only show as a generic error. It measures the
@@ -83,6 +89,13 @@ def deliver_finished_runs() -> None:
     AppSession._create_scriptrunner = create_runner
     AppSession._handle_scriptrunner_event_on_event_loop = handle_event
     setattr(AppSession, _INSTALLED, True)
+
+
+def skip_direct_run_warning() -> None:
+    """Mark Streamlit's run-it-with-``streamlit run`` warning as given: this process is a server."""
+    from streamlit import delta_generator
+
+    delta_generator._use_warning_has_been_displayed = True
 
 
 def bound_widget_json() -> None:

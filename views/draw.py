@@ -15,7 +15,7 @@ from mnist_model.engine.preprocess import (
 )
 from mnist_model.figures.common import pixels, preprocessing_steps, probability_bars
 from mnist_model.figures.numbers import ink_words, percent, sure
-from mnist_model.lab.familiarity import UNFAMILIAR
+from mnist_model.lab.words import UNFAMILIAR
 from server import resources
 from ui.classroom import send_to_class
 from ui.current import CurrentInput, active_model_path, keep, kept, kept_toggle, predictor, set_input

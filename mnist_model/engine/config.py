@@ -8,6 +8,8 @@ from dataclasses import dataclass
 RECIPES = ("seed", "improved")
 ARCHITECTURES = ("convnet", "dense")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
+INPUT_SHAPE = (28, 28, 1)  # every model here takes MNIST images
+NUM_CLASSES = 10
 
 
 @dataclass(frozen=True)

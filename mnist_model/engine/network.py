@@ -7,10 +7,10 @@ import math
 import keras
 from keras import layers
 
+from .config import INPUT_SHAPE as INPUT_SHAPE  # re-exported: callers import these from network
+from .config import NUM_CLASSES as NUM_CLASSES
 from .config import TrainConfig
 
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
 LAYER_NAMES = ("conv_1", "pool_1", "conv_2", "pool_2", "conv_3", "flatten", "dense", "predictions")
 DENSE_LAYER_NAMES = ("flatten", "dense", "predictions")
 DENSE_MATCHING_UNITS = 117  # hidden units that give the dense network about the convnet's parameters (93,025)

@@ -13,12 +13,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from .check_process import check_isolated
-from .config import TrainConfig
+from .config import INPUT_SHAPE, NUM_CLASSES, TrainConfig
 from .jsonio import json_safe as json_safe  # re-exported: callers import it from storage
 from .layer_sizes import MAX_ACTIVATION_VALUES as MAX_ACTIVATION_VALUES
 from .layer_sizes import MAX_PARAMS as MAX_PARAMS
@@ -34,8 +34,9 @@ from .model_files import check_model_file as check_model_file
 from .model_names import MAX_NAME_BYTES as MAX_NAME_BYTES  # re-exported: callers import these from storage
 from .model_names import MAX_NAME_CHARS, check_no_badge, check_readable, look_alike
 from .model_names import sanitize_model_name as sanitize_model_name
-from .network import INPUT_SHAPE, NUM_CLASSES
-from .probe import probe_model
+
+if TYPE_CHECKING:  # Keras is imported where a model is loaded or saved: listing models needs no TensorFlow
+    import keras
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 PRETRAINED_MODEL = PRETRAINED_DIR / "classic.keras"  # the default: listing 5.1's convnet
@@ -92,6 +93,7 @@ def refusal(model_path: str | os.PathLike, digest: str) -> str | None:
 
 def make_card(result, command: str | None = None) -> dict:
     """The model card for a TrainResult: config, scores, timing, versions and provenance."""
+    import keras
     import tensorflow as tf
 
     return {
@@ -216,6 +218,10 @@ def load_model(path: str | os.PathLike = PRETRAINED_MODEL) -> keras.Model:
 
 
 def _load_checked(path: Path, label: str) -> keras.Model:
+    import keras
+
+    from .probe import probe_model
+
     check_archive(path, label)
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)

@@ -35,9 +35,8 @@ import tensorflow as tf
 from ..engine.data import load_mnist, prepare_images
 from ..engine.inference import batch_size, inner_layers
 from ..engine.storage import atomic_write, model_digest
+from .words import UNFAMILIAR as UNFAMILIAR  # re-exported: the sentence for a score over the threshold
 
-UNFAMILIAR = ("This does not look like the handwritten digits the network learnt from, "
-              "so its answer means little.")
 MAX_VALUES = 576  # an image-shaped layer output is averaged down to a grid of at most this many numbers
 REFERENCES_PER_CLASS = 100  # training digits of each class whose features are kept
 CALIBRATION_IMAGES = 5000  # test digits that set the threshold (every other one of the 10,000)
@@ -231,13 +230,11 @@ class FamiliarityCheck:
                              f"{feature_layers(model)}: fit it on this model")
         self.familiarity = familiarity
         self._score = _score_function(feature_function(model), familiarity)
-        layers = [model.get_layer(name) for name in familiarity.layers]
-        self._output_shapes = [tuple(layer.output.shape[1:]) for layer in layers]
-        self._score_outputs = _outputs_score_function(self._output_shapes, familiarity)
+        shapes = [tuple(model.get_layer(name).output.shape[1:]) for name in familiarity.layers]
+        self._shrinks = [_AreaShrink(shape) for shape in shapes]  # for score_activations
+        self._references = [np.ascontiguousarray(refs, np.float32) for refs in familiarity.references]
         self._lock = threading.Lock()  # one call at a time: TensorFlow's CPU pool is already parallel
-        self._score(tf.zeros((1, 28, 28, 1)))  # trace both now, not on the first drawing
-        if layers:
-            self._score_outputs(*(tf.zeros((1, *shape)) for shape in self._output_shapes))
+        self._score(tf.zeros((1, 28, 28, 1)))  # trace now, not on the first drawing
 
     def score(self, image: np.ndarray) -> float:
         """The image's score: under ``familiarity.threshold`` it looks like a training digit.
@@ -264,9 +261,14 @@ class FamiliarityCheck:
         """
         if not self.familiarity.layers:  # the pixels are the features
             return self.score(image)
-        outputs = [np.asarray(activations[name], np.float32)[None] for name in self.familiarity.layers]
-        with self._lock:
-            return float(self._score_outputs(*(tf.constant(out) for out in outputs))[0])
+        distances = []
+        for name, shrink, refs, scale in zip(self.familiarity.layers, self._shrinks, self._references,
+                                             self.familiarity.scales):
+            feature = shrink(np.asarray(activations[name], np.float32))
+            unit = feature / max(float(np.sqrt(feature @ feature)), 1e-12)
+            # einsum, not BLAS: thirty sessions calling BLAS at once turn its thread pool into spinning
+            distances.append((1.0 - float(np.einsum("nd,d->n", refs, unit).max())) / float(scale))
+        return max(distances)
 
     def unfamiliar(self, image: np.ndarray, activations: Mapping[str, np.ndarray] | None = None) -> bool:
         """Whether the image is unlike the digits the network learnt from (then show UNFAMILIAR); given the
@@ -286,18 +288,35 @@ def _score_function(features, familiarity: Familiarity):
     return score
 
 
-def _outputs_score_function(shapes: list[tuple], familiarity: Familiarity):
-    """``Familiarity.scores`` of the compared layers' outputs, shaped ``shapes`` (batch axis left out), as one
-    compiled function of those outputs: what ``feature_function`` does after the layers, and the scoring."""
-    grids = [_grid((None, *shape)) for shape in shapes]
-    scores = _scores(familiarity)
+class _AreaShrink:
+    """``_shrink`` of one image's layer output in numpy: the same area averaging as ``tf.image.resize(...,
+    method="area")``, as two small matrices, flattened in the same order. Microseconds, where a TensorFlow
+    call costs a millisecond or two on a busy server."""
 
-    @tf.function(reduce_retracing=True,
-                 input_signature=[tf.TensorSpec((None, *shape), tf.float32) for shape in shapes])
-    def score(*outputs):
-        return scores([_shrink(out, grid) for out, grid in zip(outputs, grids)])
+    def __init__(self, shape: tuple):
+        grid = _grid((None, *shape))
+        self.rows = self.cols = None
+        if grid is not None:
+            height, width = shape[0], (shape[1] if len(shape) == 3 else 1)
+            self.rows, self.cols = _area_weights(height, grid[0]), _area_weights(width, grid[1])
 
-    return score
+    def __call__(self, output: np.ndarray) -> np.ndarray:
+        if self.rows is None:
+            return output.reshape(-1)
+        image = output[:, None, :] if output.ndim == 2 else output
+        return np.einsum("ih,hwc,jw->ijc", self.rows, image, self.cols).reshape(-1)
+
+
+def _area_weights(size: int, out: int) -> np.ndarray:
+    """(out, size) weights: output cell i averages input cells by how much of them its span i*scale to
+    (i+1)*scale covers, scale = size / out (TensorFlow's resize_area, align_corners=False)."""
+    scale = size / out
+    weights = np.zeros((out, size), np.float64)
+    for i in range(out):
+        start, end = i * scale, (i + 1) * scale
+        for j in range(int(np.floor(start)), min(size, int(np.ceil(end)))):
+            weights[i, j] = (min(j + 1, end) - max(j, start)) / scale
+    return weights.astype(np.float32)
 
 
 def _scores(familiarity: Familiarity) -> Callable[[list[tf.Tensor]], tf.Tensor]:

@@ -181,3 +181,13 @@ def test_a_familiarity_from_another_model_is_refused(bundled):
     other = BUILDERS["dense_only"]()
     with pytest.raises(ValueError, match="fit it on this model"):
         FamiliarityCheck(other, stored)
+
+
+@pytest.mark.parametrize("shape", [(26, 26, 32), (11, 11, 64), (3, 3, 64), (64,), (13, 13, 5), (28, 7)])
+def test_the_numpy_shrink_averages_areas_as_tensorflow_does(shape):
+    """What score_activations compares is what the fitted references were made of."""
+    import tensorflow as tf
+
+    output = np.random.default_rng(0).random(shape, np.float32)
+    expected = familiarity._shrink(tf.constant(output[None]), familiarity._grid((None, *shape))).numpy()[0]
+    np.testing.assert_allclose(familiarity._AreaShrink(shape)(output), expected, atol=1e-5)
