@@ -37,7 +37,8 @@ ROWS = (
         "≤ 5 s", lambda v: v <= 5),
     Row("rss_growth_mb_10k", "Memory growth over {memory_calls:,} predictions (after warm-up)", "{:.1f} MB",
         "< 50 MB", lambda v: v < 50),
-    Row("concurrent_sessions_p95_ms", "{concurrent_sessions} sessions drawing at once (websocket clients), p95",
+    Row("concurrent_sessions_p95_ms", "{concurrent_sessions} sessions drawing at once (websocket clients), server "
+        "on one core, p95",
         "{:.0f} ms", "< 1 s", lambda v: v < 1000),
     Row("concurrent_sessions_training_p95_ms", "… while a model trains on the server, p95", "{:.0f} ms", "< 2 s",
         lambda v: v < 2000),

@@ -206,6 +206,11 @@ def what_the_network_sees(current: CurrentInput | None) -> None:
 @st.fragment
 def input_and_answer() -> None:
     """Everything a stroke changes: a stroke reruns only this, not the sidebar or the page around it."""
+    with resources.drawing_turn():  # a few sessions at a time: see server.resources.drawing_turn
+        _input_and_answer()
+
+
+def _input_and_answer() -> None:
     left, right = st.columns([1, 1], gap="large")
     with left:
         make = {"Draw": drawing_input, "Test digit": test_digit_input, "Upload": upload_input}[source]
