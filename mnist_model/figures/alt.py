@@ -16,6 +16,7 @@ from .explain import Overlay
 from .numbers import count, ink_words, percent
 
 INK_LEVEL = 0.1  # brightness from which a pixel counts as ink, as in ``ink_words``
+VISIBLE = 0.05  # a signed map's colour is worth naming from this share of its largest value (fainter looks clear)
 
 
 def _and(words: Sequence[str]) -> str:
@@ -264,9 +265,9 @@ def overlay_alt(overlay: Overlay) -> str:
     if not overlay.signed:
         return (f"{overlay.title}, over the digit in grey: {count(int(np.isfinite(values).sum()), 'pixel')} "
                 f"coloured, the strongest at {_at(*_peak(values))}.")
-    red, blue = _peak(values), _peak(-values)
-    parts = [f"most {colour} at {_at(*where)} ({said(*where)})"
-             for colour, where, shown in (("red", red, values[red] > 0), ("blue", blue, values[blue] < 0)) if shown]
+    red, blue, faint = _peak(values), _peak(-values), VISIBLE * np.nanmax(np.abs(values))
+    parts = [f"most {colour} at {_at(*where)} ({said(*where)})" for colour, where, strength in
+             (("red", red, values[red]), ("blue", blue, -values[blue])) if strength >= faint]
     return f"{overlay.title}, over the digit in grey: {'; '.join(parts)}."
 
 
@@ -317,8 +318,8 @@ def output_map_alt(values: np.ndarray, row: int, col: int, name: str) -> str:
     """``output_map`` in words: the ringed cell's value and the highest."""
     values = np.asarray(values, dtype=float)
     peak = _peak(values)
-    return (f"{name}, {_size(values.shape)}: the ringed cell, {_at(row, col)}, is {values[row, col]:.3f}; the "
-            f"highest, {values[peak]:.3f}, is at {_at(*peak)}.")
+    highest = ", the highest" if peak == (row, col) else f"; the highest, {values[peak]:.3f}, is at {_at(*peak)}"
+    return f"{name}, {_size(values.shape)}: the ringed cell, {_at(row, col)}, is {values[row, col]:.3f}{highest}."
 
 
 def numbers_alt(values: np.ndarray, name: str) -> str:
@@ -337,9 +338,9 @@ def depth_vector_alt(vector: np.ndarray, chosen: int, row: int, col: int) -> str
     """``depth_vector`` in words: the chosen filter's value, the highest, and how many are above 0."""
     vector = np.asarray(vector, dtype=float)
     best = int(vector.argmax())
+    highest = ", the highest" if best == chosen else f"; the highest, filter {best}, {vector[best]:.3f}"
     return (f"Bar chart of all {len(vector)} filters' values at {_at(row, col)}: filter {chosen}, in red, "
-            f"{vector[chosen]:.3f}; the highest, filter {best}, {vector[best]:.3f}; {int((vector > 0).sum())} "
-            f"above 0.")
+            f"{vector[chosen]:.3f}{highest}; {int((vector > 0).sum())} above 0.")
 
 
 def sliding_alt(output: np.ndarray, layer: str, filter_: int) -> str:

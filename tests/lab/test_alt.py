@@ -157,6 +157,9 @@ def test_an_explanation_map_says_where_it_is_most_red_and_most_blue_in_its_own_h
     assert alt.overlay_alt(Overlay("Occlusion (6x6 square)", values, True, "%{text}", words)) == (
         "Occlusion (6x6 square), over the digit in grey: most red at row 6, column 6 (without this ink: 7 12.0 points "
         "less likely); most blue at row 7, column 7 (without this ink: 7 2.0 points likelier).")
+    values[7, 7] = -0.001  # under 5% of the reddest: too faint a blue to name
+    assert alt.overlay_alt(Overlay("Occlusion", values, True, "%{text}", words)) == (
+        "Occlusion, over the digit in grey: most red at row 6, column 6 (without this ink: 7 12.0 points less likely).")
     cam = np.full((28, 28), np.nan)
     cam[5:10, 5:8] = 0.5
     cam[8, 6] = 0.9
@@ -202,6 +205,8 @@ def test_the_convolution_charts():
     assert alt.output_map_alt(values, 0, 1, "Output map of filter 3") == (
         "Output map of filter 3, 3x4: the ringed cell, row 0, column 1, is 1.000; the highest, 11.000, is at row 2, "
         "column 3.")
+    assert alt.output_map_alt(values, 2, 3, "Output map of filter 3") == (
+        "Output map of filter 3, 3x4: the ringed cell, row 2, column 3, is 11.000, the highest.")
     assert alt.numbers_alt(np.array([[0, 0.5, 1], [0.25, -0.5, 1]])[..., None], "The patch") == (
         "The patch, 2x3 numbers, row by row: 0.00, 0.50, 1.00; 0.25, -0.50, 1.00.")
     deep = np.linspace(-1, 2, 3 * 3 * 32).reshape(3, 3, 32)
@@ -210,6 +215,8 @@ def test_the_convolution_charts():
     assert alt.depth_vector_alt(np.array([0.0, 1.5, -0.2, 0.3]), 3, 4, 5) == (
         "Bar chart of all 4 filters' values at row 4, column 5: filter 3, in red, 0.300; the highest, filter 1, "
         "1.500; 2 above 0.")
+    assert alt.depth_vector_alt(np.array([0.0, 1.5, -0.2, 0.3]), 1, 4, 5) == (
+        "Bar chart of all 4 filters' values at row 4, column 5: filter 1, in red, 1.500, the highest; 2 above 0.")
     assert alt.sliding_alt(values, "conv_1", 3) == (
         "Animation: the window slides over the input of conv_1 row by row, filling the 3x4 output map of filter 3, "
         "values from 0.00 to 11.00.")
