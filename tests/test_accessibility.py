@@ -100,12 +100,15 @@ def violations(page, axe_source: str) -> list[dict]:
 def test_every_page_passes_axe_but_for_streamlits_own_navigation_markup(browser, lesson, axe_source):
     url, _ = lesson
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    found, titles = {}, {}
+    found, titles, unnamed, charts = {}, {}, {}, 0
     for name in PAGES:
         page.goto(f"{url}/{name}")
         settled(page)
         titles[name or "draw"] = page.locator("[data-testid='stMain'] h1").first.inner_text().strip()
         found[name or "draw"] = violations(page, axe_source)
+        # axe lets a chart without a name pass: each must carry its text alternative, as a figure's label
+        charts += page.locator("[data-testid='stPlotlyChart']").count()
+        unnamed[name or "draw"] = page.locator("[data-testid='stPlotlyChart']:not([role='figure'][aria-label])").count()
         if name == "convolution":  # Play, Pause, Start over: big enough to tap (WCAG 2.5.5's 44 px)
             buttons = page.locator(".st-key-conv_animation .updatemenu-button")
             buttons.first.wait_for(state="attached", timeout=30_000)
@@ -113,6 +116,7 @@ def test_every_page_passes_axe_but_for_streamlits_own_navigation_markup(browser,
     assert titles["evaluation"] == "How good is it" and titles["invariance"] == "Shift a digit"  # the pages ran
     assert page.locator("[data-testid='stSidebarNav']").count() == 1  # the exception names something real
     assert not {name: v for name, v in found.items() if v}, found
+    assert charts >= 20 and not any(unnamed.values()), (charts, unnamed)
 
 
 def test_the_teachers_dashboard_and_projector_pass_axe(browser, lesson, axe_source):

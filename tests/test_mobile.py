@@ -84,6 +84,41 @@ def test_ten_pen_digits_drawn_by_finger_are_answered_on_the_first_screen(phone):
     assert right >= 9, f"read right {right} of {DIGITS}: (drawn, read) {read}"
 
 
+TOOLBAR_CARD = """() => {
+    const card = document.querySelector("[data-testid='stBidiComponentIsolated']").shadowRoot
+                         .querySelector('.dc-toolbar-card');
+    const b = card.getBoundingClientRect();
+    return {top: b.top, bottom: b.bottom, opacity: getComputedStyle(card.parentElement).opacity};
+}"""
+UPLOAD_CORNER = """() => {
+    const choice = document.querySelector('.st-key-input_source').getBoundingClientRect();
+    return document.elementFromPoint(choice.right - 20, choice.bottom - 4).closest('.st-key-input_source') !== null;
+}"""
+
+
+@pytest.mark.parametrize("screen", [PHONE, {"width": 768, "height": 1024}])
+def test_the_canvas_toolbar_leaves_the_input_choice_and_the_canvas_free(browser, app_url, screen):
+    """A mouse on a narrow window: the canvas's toolbar rises above the canvas, between it and Draw / Test digit /
+    Upload, covering neither."""
+    page = browser.new_page(viewport=screen)
+    page.goto(app_url)
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=120_000)
+    settle(page)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    deadline = time.monotonic() + 5
+    while (card := page.evaluate(TOOLBAR_CARD))["opacity"] != "1" or card["bottom"] > box["y"]:
+        assert time.monotonic() < deadline, f"the toolbar did not rise above the canvas: {card}"
+        time.sleep(0.05)
+    time.sleep(0.3)  # the end of its rise
+    card = page.evaluate(TOOLBAR_CARD)
+    choice = page.locator(".st-key-input_source").bounding_box()
+    assert choice["y"] + choice["height"] <= card["top"] and card["bottom"] <= box["y"], (choice, card, box)
+    assert page.evaluate(UPLOAD_CORNER), "a click on Upload's corner would land on the canvas's toolbar"
+    page.close()
+
+
 def test_the_model_picker_is_one_tap_away_and_out_of_the_way(phone):
     picker = phone.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
     assert on_screen(picker) is False  # the sidebar starts folded on a phone: nothing covers the canvas

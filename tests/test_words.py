@@ -26,6 +26,8 @@ def test_the_draw_page_shows_no_certainty_beside_a_warning(app):
     assert "% sure" not in texts(app)
     title = json.loads(app.get_by_key("probabilities").proto.spec)["layout"]["title"]["text"]
     assert title == "What it would answer, however little that means"
+    assert app.get_by_key("probabilities").proto.alt.startswith(  # the bars' text alternative says it too
+        "Bar chart of what it would answer, however little that means: ")
 
 
 def test_a_sure_test_digit_is_never_100_percent_and_its_steps_say_test_digit(app):
@@ -39,6 +41,9 @@ def test_a_sure_test_digit_is_never_100_percent_and_its_steps_say_test_digit(app
     assert any("A test digit was made this way already" in c.value for c in app.caption)
     bars = json.loads(app.get_by_key("probabilities").proto.spec)["data"][0]
     assert bars["text"][7] == ">99%" and bars["customdata"][7] == ">99.99%"
+    assert app.get_by_key("probabilities").proto.alt.startswith(  # the bars' text alternative says it the same way
+        "Bar chart of the probability of each digit: 7 at >99.9%, then ")
+    assert app.get_by_key("steps").proto.alt.startswith("Four steps, left to right: the test digit with its ink boxed")
 
 
 def test_the_timeline_speaks_of_points(app):

@@ -11,6 +11,7 @@ import streamlit as st
 
 import classroom
 from classroom.qr import qr_png
+from mnist_model.figures.alt import class_counts_alt, confusion_alt, feature_maps_alt
 from mnist_model.figures.classroom import MEANT, READ, class_counts_bars, counts_words
 from mnist_model.figures.common import map_grid, pixels
 from mnist_model.figures.evaluation import confusion_heatmap, selected_cell
@@ -91,7 +92,8 @@ def _projected(store: classroom.Store, code: str) -> None:
     if shown is None:
         return
     summary, latest = shown
-    st.plotly_chart(_counts(summary, big=True), key="projector_counts", config={"displayModeBar": False})
+    st.plotly_chart(_counts(summary, big=True), key="projector_counts", config={"displayModeBar": False},
+                    alt=_counts_alt(summary))
     st.subheader("Latest drawings")
     gallery(list(reversed(latest)), "projector", columns=PROJECTED_SHOWN, tile=80, surely=False)
 
@@ -128,7 +130,7 @@ def _live(store: classroom.Store, code: str) -> None:
     if shown is None:
         return
     summary, latest = shown
-    st.plotly_chart(_counts(summary), key="class_counts", config={"displayModeBar": False})
+    st.plotly_chart(_counts(summary), key="class_counts", config={"displayModeBar": False}, alt=_counts_alt(summary))
     st.caption(counts_words(summary.counts, np.diag(summary.confusion)))
     st.subheader("Latest drawings")
     st.caption("Newest first. Press one to see it full screen.")
@@ -141,6 +143,10 @@ def _counts(summary: classroom.ClassSummary, big: bool = False):
     return class_counts_bars(summary.counts, np.diag(summary.confusion), big=big)
 
 
+def _counts_alt(summary: classroom.ClassSummary) -> str:
+    return class_counts_alt(summary.counts, np.diag(summary.confusion))
+
+
 def _confusion(store: classroom.Store, code: str, summary: classroom.ClassSummary) -> None:
     st.subheader("What the model read for each digit meant")
     st.caption(f"Each row is {MEANT}, each column {READ}. Green squares are read right, red ones read wrong; a "
@@ -149,7 +155,8 @@ def _confusion(store: classroom.Store, code: str, summary: classroom.ClassSummar
     with matrix:
         state = st.plotly_chart(confusion_heatmap(summary.confusion, height=480, true_words=MEANT,
                                                   said_words=READ, noun="drawing"), on_select="rerun",
-                                selection_mode="points", key="class_confusion", config={"displayModeBar": False})
+                                selection_mode="points", key="class_confusion", config={"displayModeBar": False},
+                                alt=confusion_alt(summary.confusion, "drawing"))
     with cell:
         chosen = selected_cell(state.selection)
         if chosen is None:
@@ -205,9 +212,9 @@ def full_screen(record: classroom.DrawingRecord) -> None:
             st.info(f"The active model, {plain(active_model_path().stem)}, has no convolution layer, "
                     f"so it makes no feature maps.")
             return
-        activation = predictor().activations(image)[convs[0]]
-        st.plotly_chart(map_grid(np.moveaxis(activation, -1, 0), title=f"Feature maps of {convs[0]}"),
-                        key=f"full_maps_{record.id}")
+        activation = np.moveaxis(predictor().activations(image)[convs[0]], -1, 0)
+        st.plotly_chart(map_grid(activation, title=f"Feature maps of {convs[0]}"), key=f"full_maps_{record.id}",
+                        alt=feature_maps_alt(activation, convs[0]))
 
 
 def export_buttons(store: classroom.Store, code: str) -> None:

@@ -17,6 +17,7 @@ from mnist_model.engine.storage import (
     rename_model,
     stage_upload,
 )
+from mnist_model.figures.alt import training_alt
 from mnist_model.figures.common import training_curves
 from mnist_model.figures.numbers import percent
 from server import resources
@@ -343,7 +344,8 @@ def _show_state(state: JobState) -> None:
     if state.curves.get("loss"):
         figure = _curves_figure(state.started, len(state.curves["loss"]), len(state.curves.get("val_loss", [])),
                                 state.curves)
-        st.plotly_chart(figure, key="training_curves", config={"displayModeBar": False})
+        st.plotly_chart(figure, key="training_curves", config={"displayModeBar": False},
+                        alt=training_alt(state.curves, state.config.epochs))
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

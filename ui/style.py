@@ -16,7 +16,9 @@ _CSS = """
 [data-testid='stMainBlockContainer'] { padding-top: 4.25rem; }
 .st-key-prediction h1 { font-size: 3.2rem; line-height: 1.1; padding: 0.2rem 0; }
 .st-key-prediction .big-digit { font-size: 7rem; font-weight: 800; line-height: 1; color: #ff4b4b; }
-/* room above the canvas for its own toolbar, which shows on hover */
+/* room above the canvas for its own toolbar (undo, redo, clear), which rises 2.65rem above it on hover,
+   after a tap and on keyboard focus: on any screen, with a mouse or a finger, it must not cover the choice
+   of Draw, Test digit or Upload above it */
 .st-key-canvas_box { padding-top: 2.6rem; }
 /* 28x28 pictures are sent as they are and shown big, pixel by pixel */
 [class*='st-key-network_view'] img { image-rendering: pixelated; }
@@ -37,6 +39,8 @@ button[data-variant='segmented_control'][aria-checked='true'] p { color: #a8283a
   /* the 320-px canvas drawn at 270 px, so a finger has a strip beside it to scroll the page with;
      the canvas still draws in its own 320-px coordinates, so a drawing is the same on every screen */
   .st-key-canvas { transform: scale(0.84); transform-origin: top left; margin-bottom: -3.2rem; }
+  /* its toolbar shrinks with it: 0.84 x 2.65rem above the canvas, less the 1rem gap over the box */
+  .st-key-canvas_box { padding-top: 1.5rem; }
   /* after the answer, a student in a class chooses the digit and sends it on the same screen */
   [data-testid='stMainBlockContainer'] { padding-top: 3.75rem; }
   .st-key-class_send { gap: 0.5rem; padding: 0.75rem; }
@@ -65,11 +69,7 @@ button[data-variant='segmented_control'][aria-checked='true'] p { color: #a8283a
   .st-key-timeline_kernels [data-testid='stFullScreenFrame'],
   .st-key-timeline_maps [data-testid='stFullScreenFrame'] { min-width: 44rem; }
 }
-/* no hover on a touch screen: the canvas's toolbar never shows, so no room is kept for it ... */
-@media (max-width: 640px), (hover: none) {
-  .st-key-canvas_box { padding-top: 0; }
-}
-/* ... and plotly's zoom and pan buttons would only sit on top of the legend */
+/* no hover on a touch screen: plotly's zoom and pan buttons would only sit on top of the legend */
 @media (hover: none) {
   .stPlotlyChart .modebar-container { display: none; }
 }

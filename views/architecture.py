@@ -7,6 +7,7 @@ import streamlit as st
 
 from mnist_model.engine.network import format_shape, notes_slip, summary_rows
 from mnist_model.engine.storage import read_card
+from mnist_model.figures.alt import architecture_alt
 from mnist_model.figures.common import architecture_diagram
 from ui.current import active_model_path, predictor
 from ui.text import plain
@@ -20,7 +21,7 @@ model = predictor().model
 rows = summary_rows(model)
 
 st.metric("Total parameters", f"{model.count_params():,}")
-st.plotly_chart(architecture_diagram(rows), key="diagram", config={"displayModeBar": False})
+st.plotly_chart(architecture_diagram(rows), key="diagram", config={"displayModeBar": False}, alt=architecture_alt(rows))
 st.dataframe(
     [{"Layer (type)": f"{r['layer']} ({r['type']})",
       "Output shape": f"(None, {', '.join(map(str, r['output_shape']))})",

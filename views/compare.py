@@ -7,6 +7,7 @@ import streamlit as st
 
 from mnist_model.engine.network import format_shape
 from mnist_model.engine.storage import ModelFileError
+from mnist_model.figures.alt import feature_maps_alt, probabilities_alt
 from mnist_model.figures.common import map_grid, pixels, probability_bars
 from mnist_model.figures.numbers import ink_words, sure
 from mnist_model.lab.inspection import feature_maps, training_only_layers
@@ -54,7 +55,8 @@ def show_model(side: str, path: Path, image: np.ndarray) -> int | None:
     digit = int(probs.argmax())
     st.metric(f"{plain(path.stem)} reads", str(digit), sure(probs[digit]), delta_color="off",
               delta_arrow="off")
-    st.plotly_chart(probability_bars(probs, title=""), key=f"compare_probs_{side}", config={"displayModeBar": False})
+    st.plotly_chart(probability_bars(probs, title=""), key=f"compare_probs_{side}", config={"displayModeBar": False},
+                    alt=probabilities_alt(probs, f"the probability of each digit, as {path.stem} reads it"))
     skipped = set(training_only_layers(predictor.model))  # their maps equal the layer before
     maps = {name: m for name in inner if name not in skipped and (m := feature_maps(acts[name])) is not None}
     show_maps(side, path, maps, {name: acts[name].shape for name in maps})
@@ -67,7 +69,8 @@ def show_maps(side: str, path: Path, maps: dict[str, np.ndarray], shapes: dict[s
         return
     layer = st.selectbox("Feature maps of layer", list(maps), key=f"compare_layer_{side}_{path}",
                          format_func=lambda name: f"{name} ({format_shape(shapes[name])})")
-    st.plotly_chart(map_grid(maps[layer], cols=8), key=f"compare_maps_{side}", config={"displayModeBar": False})
+    st.plotly_chart(map_grid(maps[layer], cols=8), key=f"compare_maps_{side}", config={"displayModeBar": False},
+                    alt=feature_maps_alt(maps[layer], f"{layer} in {path.stem}"))
 
 
 def verdict(readings: list[int | None], paths: list[Path]) -> str:

@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mnist_model.engine.network import format_shape
+from mnist_model.figures.alt import depth_vector_alt, numbers_alt, output_map_alt, sliding_alt, window_alt
 from mnist_model.figures.common import ACTIVATION
 from mnist_model.figures.convolution import (
     clicked_cell,
@@ -103,7 +104,8 @@ def show_window(layer: str, maps: ConvMaps, geometry: Geometry, step: Step) -> N
     with left:
         st.plotly_chart(window_view(maps.input, geometry, step.row, step.col,
                                     f"Input of {layer} · {format_shape(maps.input.shape)}"),
-                        key="conv_window", config={"displayModeBar": False})
+                        key="conv_window", config={"displayModeBar": False},
+                        alt=window_alt(maps.input, step.origin, geometry.kernel_size, layer))
         st.caption(f"The red square is the window: the {kh}x{kw} spot of the input this step looks at."
                    if depth == 1 else
                    f"The input has {depth} maps; the window covers the same {kh}x{kw} spot in all of them at once.")
@@ -111,7 +113,9 @@ def show_window(layer: str, maps: ConvMaps, geometry: Geometry, step: Step) -> N
         st.plotly_chart(output_map(maps.output[..., step.filter], step.row, step.col,
                                    f"Output map of filter {step.filter} · {format_shape(maps.output.shape[:2])}"),
                         key=CLICK_MAP, on_select=lambda: move_window_to_click(layer), selection_mode="points",
-                        config={"displayModeBar": False})
+                        config={"displayModeBar": False},
+                        alt=output_map_alt(maps.output[..., step.filter], step.row, step.col,
+                                           f"Output map of filter {step.filter}"))
         st.caption("Each cell of this map is one window position. Click a cell to move the window there.")
 
 
@@ -121,6 +125,9 @@ def show_arithmetic(step: Step, input_range: tuple[float, float]) -> None:
     shape = f"{kh}x{kw}x{depth}"
     figures = step_panels(step, input_range, PANEL_HEIGHT)
     titles = (f"Patch · {shape}", f"Kernel of filter {step.filter} · {shape}", "Patch × kernel", "Add up, activate")
+    alts = (numbers_alt(step.patch, "The patch of the input under the window"),
+            numbers_alt(step.kernel, f"The kernel of filter {step.filter}"),
+            numbers_alt(step.product, "The patch times the kernel"))
     slices = "" if depth == 1 else f", one {kh}x{kw} slice per input map (point at a cell for its number)"
     texts = (f"The input numbers under the window{slices}.",
              "The filter's weights, learned in training: red ones reward a bright input, blue ones punish it.",
@@ -129,10 +136,10 @@ def show_arithmetic(step: Step, input_range: tuple[float, float]) -> None:
     # each panel with its title and its words in one column: on a phone the columns stack, and a
     # title must not end up three panels away from its picture
     columns = st.columns(widths)
-    for column, title, figure, text, key in zip(columns[0::2], titles, figures, texts,
-                                                ("conv_patch", "conv_kernel", "conv_product")):
+    for column, title, figure, text, alt, key in zip(columns[0::2], titles, figures, texts, alts,
+                                                     ("conv_patch", "conv_kernel", "conv_product")):
         column.container(key=f"{key}_title").markdown(f"**{title}**")  # the style gives titles room for two lines
-        column.plotly_chart(figure, key=key, config={"displayModeBar": False})
+        column.plotly_chart(figure, key=key, config={"displayModeBar": False}, alt=alt)
         column.caption(text)
     columns[1].container(key="conv_operator_times").markdown("## ×")
     columns[3].container(key="conv_operator_equals").markdown("## =")
@@ -162,8 +169,11 @@ def show_slice(step: Step, input_range: tuple[float, float]) -> None:
                                height=PANEL_HEIGHT),
                    numbers_map(step.kernel[..., channel], f"Channel {channel}: kernel", height=PANEL_HEIGHT),
                    numbers_map(step.product[..., channel], f"Channel {channel}: patch × kernel", height=PANEL_HEIGHT))
-        for column, figure, key in zip(st.columns(3), figures, ("patch", "kernel", "product")):
-            column.plotly_chart(figure, key=f"conv_slice_{key}", config={"displayModeBar": False})
+        alts = (numbers_alt(step.patch[..., channel], f"Channel {channel} of the patch"),
+                numbers_alt(step.kernel[..., channel], f"Channel {channel} of the kernel"),
+                numbers_alt(step.product[..., channel], f"Channel {channel} of the patch times the kernel"))
+        for column, figure, alt, key in zip(st.columns(3), figures, alts, ("patch", "kernel", "product")):
+            column.plotly_chart(figure, key=f"conv_slice_{key}", config={"displayModeBar": False}, alt=alt)
         st.caption(f"This slice adds {sums[channel]:+.3f} to the sum; the {len(sums)} slices together add "
                    f"{step.total:.3f}.")
 
@@ -171,7 +181,8 @@ def show_slice(step: Step, input_range: tuple[float, float]) -> None:
 def show_vector(step: Step) -> None:
     n = len(step.vector)
     kh, kw, depth = step.patch.shape
-    st.plotly_chart(depth_vector(step.vector, step.filter), key="conv_vector", config={"displayModeBar": False})
+    st.plotly_chart(depth_vector(step.vector, step.filter), key="conv_vector", config={"displayModeBar": False},
+                    alt=depth_vector_alt(step.vector, step.filter, step.row, step.col))
     if n == 1:
         st.caption("This layer has a single filter, so the patch becomes a single number: a vector of shape (1,).")
         return
@@ -204,7 +215,8 @@ def show_layer(steps: ConvolutionSteps, maps: dict[str, ConvMaps]) -> None:
     titles = (f"Input of {layer}" + (" (its maps averaged)" if layer_maps.input.shape[2] > 1 else ""),
               f"Output map of filter {f}")
     st.plotly_chart(sliding_animation(layer_maps.input, layer_maps.output[..., f], geometry, titles),
-                    key="conv_animation", config={"displayModeBar": False})
+                    key="conv_animation", config={"displayModeBar": False},
+                    alt=sliding_alt(layer_maps.output[..., f], layer, f))
 
 
 st.title("Convolution, step by step")

@@ -6,6 +6,7 @@ import uuid
 
 import streamlit as st
 
+from mnist_model.figures.alt import efficiency_alt
 from mnist_model.figures.data_efficiency import accuracy_vs_size
 from mnist_model.figures.numbers import points, visible
 from server.live_run import LiveRun, LiveRunState, live_run
@@ -144,7 +145,10 @@ live = live_run().state()  # one look for the whole page, so the plot and the bu
 collect_live_run(live)
 zoomed = kept_toggle("Zoom in: show the mistakes instead (log scale)", "data_efficiency_errors")
 metric = "error" if zoomed else "accuracy"
-st.plotly_chart(accuracy_vs_size(results, st.session_state.get(LIVE, []), metric), key="data_efficiency_plot")
+mine = st.session_state.get(LIVE, [])
+st.plotly_chart(accuracy_vs_size(results, mine, metric), key="data_efficiency_plot",
+                alt=efficiency_alt(results.sizes, results.mean_accuracy("convnet"), results.mean_accuracy("dense"),
+                                   len(mine), metric))
 st.caption(recipe_note(results.plan, results.sizes[0]))
 with st.expander("The numbers"):
     st.table(numbers_table(results))

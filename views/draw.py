@@ -13,6 +13,7 @@ from mnist_model.engine.preprocess import (
     doubts,
     read_upload,
 )
+from mnist_model.figures.alt import preprocessing_alt, probabilities_alt
 from mnist_model.figures.common import pixels, preprocessing_steps, probability_bars
 from mnist_model.figures.numbers import ink_words, percent, sure
 from mnist_model.lab.words import UNFAMILIAR
@@ -163,7 +164,9 @@ def show_prediction(current: CurrentInput | None) -> tuple[np.ndarray | None, tu
 def show_probabilities(probs: np.ndarray | None, said: tuple[str, ...] = ()) -> None:
     if probs is not None:
         title = "What it would answer, however little that means" if said else "Probability of each digit"
-        st.plotly_chart(probability_bars(probs, title=title), key="probabilities", config={"displayModeBar": False})
+        what = "what it would answer, however little that means" if said else "the probability of each digit"
+        st.plotly_chart(probability_bars(probs, title=title), key="probabilities", config={"displayModeBar": False},
+                        alt=probabilities_alt(probs, what))
 
 
 def input_doubts(current: CurrentInput) -> tuple[str, ...]:
@@ -200,7 +203,9 @@ def what_the_network_sees(current: CurrentInput | None) -> None:
                        if current.source == "test digit" else "")
             st.caption("As MNIST was made: crop to the ink, fit into a 20x20 box keeping the aspect "
                        f"ratio, then centre the centre of mass in a 28x28 image.{already}")
-            st.plotly_chart(preprocessing_steps(current.prep, source=STEP_SOURCES[current.source]), key="steps")
+            source = STEP_SOURCES[current.source]
+            st.plotly_chart(preprocessing_steps(current.prep, source=source), key="steps",
+                            alt=preprocessing_alt(current.prep, source))
 
 
 @st.fragment

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from mnist_model.figures.alt import confusion_alt, error_bars_alt
 from mnist_model.figures.evaluation import class_error_bars, confusion_heatmap, digit_tile, selected_cell
 from mnist_model.figures.numbers import percent, sure
 from mnist_model.lab.evaluation import Evaluation
@@ -41,7 +42,8 @@ def scores(result: Evaluation) -> None:
     most, least = int(wrong.argmax()), int(wrong.argmin())
     st.caption(f"Mistakes per digit, counted from 0: most on the {most}s ({wrong[most]:,} of {totals[most]:,} read "
                f"wrong), fewest on the {least}s ({wrong[least]:,} of {totals[least]:,}).")
-    st.plotly_chart(class_error_bars(totals, right), key="eval_classes", config={"displayModeBar": False})
+    st.plotly_chart(class_error_bars(totals, right), key="eval_classes", config={"displayModeBar": False},
+                    alt=error_bars_alt(totals, right))
 
 
 def confusion(result: Evaluation) -> None:
@@ -51,7 +53,8 @@ def confusion(result: Evaluation) -> None:
     matrix, digits = st.columns([3, 2])
     with matrix:
         state = st.plotly_chart(confusion_heatmap(result.confusion), on_select="rerun", selection_mode="points",
-                                key="eval_confusion", config={"displayModeBar": False})
+                                key="eval_confusion", config={"displayModeBar": False},
+                                alt=confusion_alt(result.confusion))
     with digits:
         cell_digits(result, selected_cell(state.selection))
 

@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from mnist_model.figures.alt import overlay_alt
 from mnist_model.figures.explain import Overlay, explanation_panels, point_labels
 from mnist_model.figures.numbers import percent, points, sure
 from mnist_model.lab.explain import (
@@ -115,7 +116,7 @@ def show_maps(image: np.ndarray, digit: int, probability: float, layer: str | No
     for i, (column, overlay, note) in enumerate(zip(st.columns(len(notes)), overlays, notes)):
         # one figure per map, so that on a phone each stacks under the last, full width, its words under it
         column.plotly_chart(explanation_panels(image, [overlay]), key=f"explain_map_{i}",
-                            config={"displayModeBar": False})
+                            config={"displayModeBar": False}, alt=overlay_alt(overlay))
         column.caption(note)
 
 

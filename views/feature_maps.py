@@ -4,8 +4,9 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.engine.network import format_shape
+from mnist_model.figures.alt import feature_maps_alt, one_map_alt, probabilities_alt, units_alt
 from mnist_model.figures.common import digit_image, map_grid, probability_bars, vector_strip
-from mnist_model.figures.numbers import sure
+from mnist_model.figures.numbers import ink_words, sure
 from mnist_model.lab.inspection import feature_maps, training_only_layers
 from ui.ask import describe
 from ui.current import CurrentInput, input_or_test_digit, predictor
@@ -27,9 +28,11 @@ def zoom_panel(current: CurrentInput, maps: dict[str, np.ndarray], acts: dict[st
                                help="On: compare channels' strength. Off: each channel stretched to show its pattern.")
             best = np.argsort(maps[layer].max(axis=(1, 2)))[::-1][:5]
             st.caption(f"Strongest channels of {layer}: {', '.join(map(str, best))}")
-        image_col.plotly_chart(digit_image(current.prep.image, "Input (28x28)", height=300), key="fm_input")
+        image_col.plotly_chart(digit_image(current.prep.image, "Input (28x28)", height=300), key="fm_input",
+                               alt=f"The input the network reads: {ink_words(current.prep.image)}.")
         zoom_col.plotly_chart(digit_image(maps[layer][channel], f"{layer}, channel {channel}", height=300,
-                                          colorscale="Viridis", zmin=None, zmax=None), key="fm_zoom")
+                                          colorscale="Viridis", zmin=None, zmax=None), key="fm_zoom",
+                              alt=one_map_alt(maps[layer][channel], f"Channel {channel} of {layer}"))
     return shared
 
 
@@ -46,9 +49,10 @@ def show_layer(name: str, out: np.ndarray, maps: np.ndarray | None, shared: bool
         st.caption("The same as its input: this layer only acts while the network trains.")
     elif maps is not None:
         st.plotly_chart(map_grid(maps, shared_scale=shared, cols=8 if len(maps) <= 32 else 16, numbered=True),
-                        key=f"fm_{name}", config={"displayModeBar": False})
+                        key=f"fm_{name}", config={"displayModeBar": False}, alt=feature_maps_alt(maps, name))
     else:
-        st.plotly_chart(vector_strip(out), key=f"fm_{name}", config={"displayModeBar": False})
+        st.plotly_chart(vector_strip(out), key=f"fm_{name}", config={"displayModeBar": False},
+                        alt=units_alt(out, name))
 
 
 st.title("Feature maps")
@@ -70,4 +74,5 @@ for name in inner:
     show_layer(name, acts[name], maps.get(name), shared, name in training_only)
 st.subheader(f"{last} · softmax over 10 digits" if pred.softmax_in_model
              else f"{last} · 10 logits, turned into probabilities by a softmax")
-st.plotly_chart(probability_bars(probs, title=""), key=f"fm_{last}", config={"displayModeBar": False})
+st.plotly_chart(probability_bars(probs, title=""), key=f"fm_{last}", config={"displayModeBar": False},
+                alt=probabilities_alt(probs))

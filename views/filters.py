@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from mnist_model.figures.alt import kernels_alt, patterns_alt
 from mnist_model.figures.common import DIVERGING, map_grid
 from mnist_model.lab.inspection import conv_kernels, conv_layer_names, nearly_blank
 from server import resources
@@ -31,15 +32,16 @@ def show_patterns(layers: list[str]) -> None:
     tabs = st.tabs([f"{name} ({plural(len(patterns[name]), 'filter')})" for name in layers])
     for tab, name in zip(tabs, layers):
         with tab:
+            blank = nearly_blank(patterns[name])
             st.plotly_chart(map_grid(patterns[name], colorscale="Greys_r", label="filter", cols=16,
                                      shared_scale=True, numbered=True), key=f"patterns_{name}",
-                            config={"displayModeBar": False})
-            blank_note(name, patterns[name])
+                            config={"displayModeBar": False}, alt=patterns_alt(patterns[name], name, blank))
+            blank_note(name, patterns[name], blank)
 
 
-def blank_note(layer: str, patterns: np.ndarray) -> None:
-    """Why some squares are nearly one even tone: grey (nothing to climb) or bright (any ink excites it)."""
-    blank = nearly_blank(patterns)
+def blank_note(layer: str, patterns: np.ndarray, blank: np.ndarray) -> None:
+    """Why some squares (``blank``, from ``nearly_blank``) are nearly one even tone: grey (nothing to climb)
+    or bright (any ink excites it)."""
     bright = [int(i) for i in blank if np.median(patterns[i]) > 0.75]
     grey = [int(i) for i in blank if i not in bright]
     if grey:
@@ -69,14 +71,14 @@ def show_kernels(model, layers: list[str]) -> None:
         over = "the input image" if layer == layers[0] else "its single input channel"
         st.caption(f"{layer}'s {plural(len(kernels), 'kernel')}, each {size} over {over}. Red weights "
                    "add brightness under them, blue subtract it.")
-        maps, label = kernels[:, 0], "filter"
+        maps, label, whose = kernels[:, 0], "filter", f"of {layer}"
     else:
         out = filter_picker(layer, len(kernels))
         st.caption(f"Filter {out} of {layer} has one {size} kernel per input channel ({kernels.shape[1]}); "
                    "it adds up what each of them finds in its channel.")
-        maps, label = kernels[out], "input channel"
+        maps, label, whose = kernels[out], "input channel", f"of filter {out} of {layer}, one per input channel"
     st.plotly_chart(map_grid(maps, colorscale=DIVERGING, label=label, zmid=0.0, cols=16),
-                    key="kernels", config={"displayModeBar": False})
+                    key="kernels", config={"displayModeBar": False}, alt=kernels_alt(maps, whose))
 
 
 def filter_picker(layer: str, filters: int) -> int:

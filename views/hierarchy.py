@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from mnist_model.figures.alt import field_alt, patches_alt, unit_map_alt
 from mnist_model.figures.hierarchy import BLOCK, field_on_input, patch_mosaic, unit_on_map
 from mnist_model.lab.inspection import conv_layer_names
 from mnist_model.lab.receptive_field import (
@@ -56,11 +57,12 @@ def show_unit(current: CurrentInput, rows, layers: list[str]) -> None:
     values = predictor().activations(current.prep.image)[layer].max(axis=-1)
     map_col.plotly_chart(unit_on_map(values, row, col, f"{layer}: strongest filter"),
                          key=f"rf_map_{layer}", on_select=lambda: pick_from_click(layer), selection_mode="points",
-                         config={"displayModeBar": False})
+                         config={"displayModeBar": False}, alt=unit_map_alt(values, row, col, layer))
     box = unit_field(rows, layer, row, col)
     size = f"{box[2] - box[0]}x{box[3] - box[1]}"
     input_col.plotly_chart(field_on_input(current.prep.image, box, f"Unit ({row}, {col}) sees {size} pixels"),
-                           key="rf_input", config={"displayModeBar": False})
+                           key="rf_input", config={"displayModeBar": False},
+                           alt=field_alt(current.prep.image, box, row, col))
     map_col.caption("Each square is a unit, lit by its strongest filter. Click one, or move the sliders.")
     if unit_box(rows, layer, row, col) != box:
         input_col.caption("Part of this unit's field lies past the border, where the layer pads with zeros.")
@@ -92,7 +94,8 @@ def show_top_patches(layers: list[str]) -> None:
     first = filter_page(layer, len(patches.patches))
     shown = slice(first, first + PAGE)
     st.plotly_chart(patch_mosaic(patches.patches[shown], patches.activation[shown], patches.image[shown], first,
-                                 cols=8), key=f"tp_{layer}_{first}", config={"displayModeBar": False})
+                                 cols=8), key=f"tp_{layer}_{first}", config={"displayModeBar": False},
+                    alt=patches_alt(patches.patches[shown], patches.activation[shown], first, layer))
     h, w = patches.patches.shape[2:]
     silent = np.flatnonzero(~(patches.activation > 0).any(axis=1))
     note = ""

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.engine.storage import PRETRAINED_DENSE, PRETRAINED_MODEL
+from mnist_model.figures.alt import equivariance_alts, shift_alt, shift_curves_alt, unit_bars_alt
 from mnist_model.figures.common import pixels
 from mnist_model.figures.numbers import ink_words, percent, sure
 from mnist_model.figures.shift import accuracy_curves, equivariance_maps, movement, shift_heatmap, unit_bars
@@ -57,8 +58,9 @@ def heatmaps(image: np.ndarray, conv: Path, dense: Path, digit: int, read: int) 
     columns = st.columns(2)
     for column, grid_, path, kind, key in zip(columns, grids, (conv, dense), ("convnet", "dense network"),
                                               ("shift_conv", "shift_dense")):
-        column.plotly_chart(shift_heatmap(grid_, digit, network_name(path, kind)), key=key,
-                            config={"displayModeBar": False})
+        name = network_name(path, kind)
+        column.plotly_chart(shift_heatmap(grid_, digit, name), key=key, config={"displayModeBar": False},
+                            alt=shift_alt(grid_, digit, name, SURE))
     kept = [int((g > SURE).sum()) for g in grids]
     st.caption(f"A probability of {digit} over {SURE:.0%}: the convnet at **{kept[0]}** of {grids[0].size} "
                f"positions, the dense network at **{kept[1]}**.")
@@ -96,8 +98,10 @@ def equivariance(image: np.ndarray, conv: Path, dx: int, dy: int) -> None:
     st.caption(f"{result.layer}, channel {channel}: the first layer's map of the moved digit is the map of the digit, "
                f"moved the same way. The same filter slides over every spot, so it finds a stroke wherever it is.")
     figures = equivariance_maps(result.of_shifted[channel], result.shifted[channel], result.inside, titles)
-    for i, (column, figure) in enumerate(zip(st.columns(3), figures)):  # on a phone, one under another
-        column.plotly_chart(figure, key=f"shift_equivariance_{i}", config={"displayModeBar": False})
+    alts = equivariance_alts(result.of_shifted[channel], result.shifted[channel], result.inside,
+                             f"{result.layer}'s map {channel}", movement(dx, dy))
+    for i, (column, figure, alt) in enumerate(zip(st.columns(3), figures, alts)):  # on a phone, one under another
+        column.plotly_chart(figure, key=f"shift_equivariance_{i}", config={"displayModeBar": False}, alt=alt)
     st.caption(f"Away from the borders (grey) the largest difference over all {len(result.shifted)} channels is "
                f"**{result.max_difference:.4f}**.")
 
@@ -109,15 +113,16 @@ def dense_units(image: np.ndarray, dense: Path, dx: int, dy: int) -> None:
     except ValueError:
         st.info("This dense network has no hidden layer of units to look at.")
         return
+    match = similarity(original, moved)
     if dx == dy == 0:
         st.caption(f"The digit has not moved, so the pattern of the dense network's {len(original)} units matches "
-                   f"**{percent(similarity(original, moved), 0, exact=True)}**: it is the same pattern. Move the "
-                   "sliders to see it change.")
+                   f"**{percent(match, 0, exact=True)}**: it is the same pattern. Move the sliders to see it change.")
     else:
         st.caption("Each unit of the dense network is wired to fixed pixels, so moved ink lands on other weights "
                    f"and the units answer differently: the pattern of its {len(original)} units matches only "
-                   f"**{percent(similarity(original, moved), 0, exact=True)}** (100% would be unchanged).")
-    st.plotly_chart(unit_bars(original, moved), key="shift_units", config={"displayModeBar": False})
+                   f"**{percent(match, 0, exact=True)}** (100% would be unchanged).")
+    st.plotly_chart(unit_bars(original, moved), key="shift_units", config={"displayModeBar": False},
+                    alt=unit_bars_alt(original, moved, match))
 
 
 def curves(conv: Path, dense: Path) -> None:
@@ -130,9 +135,10 @@ def curves(conv: Path, dense: Path) -> None:
     st.caption(f"Every MNIST test digit moved the same number of pixels in a random direction. At {at} px the "
                f"convnet still reads **{percent(result.conv_accuracy[at], 0, exact=True)}** of them, the dense "
                f"network **{percent(result.dense_accuracy[at], 0, exact=True)}**.")
-    st.plotly_chart(accuracy_curves(result.shifts, result.conv_accuracy, result.dense_accuracy,
-                                    f"{conv.stem} (convnet)", f"{dense.stem} (dense)"),
-                    key="shift_curves", config={"displayModeBar": False})
+    names = f"{conv.stem} (convnet)", f"{dense.stem} (dense)"
+    st.plotly_chart(accuracy_curves(result.shifts, result.conv_accuracy, result.dense_accuracy, *names),
+                    key="shift_curves", config={"displayModeBar": False},
+                    alt=shift_curves_alt(result.shifts, result.conv_accuracy, result.dense_accuracy, *names))
 
 
 st.title("Shift a digit")

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_model.engine.inference import softmax
+from mnist_model.figures.alt import before_after_alt, ranking_alt
 from mnist_model.figures.explain import before_after_bars, ranking_bars
 from mnist_model.figures.numbers import percent, points, sure, visible
 from mnist_model.lab.knockout import Switchboard, lead
@@ -99,7 +100,8 @@ def show_answer(board: Switchboard, image: np.ndarray, off: dict[str, list[int]]
         st.caption(f"All on, {standing(was, lead(before, was))}.")
     st.caption("The softmax turns scores into probabilities: a score 7 or more above all the others is over 99% "
                "sure, so the probability only moves once the lead is small.")
-    st.plotly_chart(before_after_bars(p_before, p_after), key="knockout_bars", config={"displayModeBar": False})
+    st.plotly_chart(before_after_bars(p_before, p_after), key="knockout_bars", config={"displayModeBar": False},
+                    alt=before_after_alt(p_before, p_after))
 
 
 def show_accuracy(off: dict[str, list[int]]) -> None:
@@ -126,7 +128,8 @@ def show_ranking(board: Switchboard, image: np.ndarray, layer: str, off: dict[st
                "the probability.")
     already = off.get(layer, [])
     st.plotly_chart(ranking_bars(ranked.lead_drop, ranked.probability_drop, ranked.lead, word,
-                                 off=tuple(already)), key="knockout_ranking", config={"displayModeBar": False})
+                                 off=tuple(already)), key="knockout_ranking", config={"displayModeBar": False},
+                    alt=ranking_alt(ranked.lead_drop, ranked.lead, word, already))
     top = [int(i) for i in np.argsort(-ranked.lead_drop, kind="stable") if int(i) not in already][:TOP]
     st.button(f"Switch off the {TOP} that matter most", key="knockout_top", on_click=set_off,
               args=(model_key, layer, [*already, *top]), disabled=not top)

@@ -6,6 +6,7 @@ import streamlit as st
 from mnist_model.engine.inference import Predictor
 from mnist_model.engine.storage import read_card
 from mnist_model.engine.timeline import Timeline, load_timeline, model_at, timeline_path
+from mnist_model.figures.alt import feature_maps_alt, kernels_alt, probabilities_alt, timeline_alt
 from mnist_model.figures.common import DIVERGING, map_grid, probability_bars, timeline_curve
 from mnist_model.figures.numbers import points, sure, visible
 from mnist_model.lab.inspection import conv_kernels, conv_layer_names, feature_maps
@@ -60,13 +61,15 @@ with left:
     history = (read_card(path) or {}).get("history") or {}
     train_accuracy = history.get("accuracy") if len(history.get("accuracy") or []) == timeline.epochs else None
     st.plotly_chart(timeline_curve(timeline.test_accuracy, epoch, train_accuracy),
-                    key="timeline_curve", config={"displayModeBar": False})
+                    key="timeline_curve", config={"displayModeBar": False},
+                    alt=timeline_alt(timeline.test_accuracy, epoch, train_accuracy))
 with right:
     now = predictor().probabilities(current.prep.image)
     st.metric(f"Its answer for {input_name(current)}", f"{int(probs.argmax())}",
               help=f"The finished model says {int(now.argmax())} ({sure(now.max())}).")
     st.plotly_chart(probability_bars(probs, title=f"Probabilities after epoch {epoch}"), key="timeline_probs",
-                    config={"displayModeBar": False})
+                    config={"displayModeBar": False},
+                    alt=probabilities_alt(probs, f"the probability of each digit after epoch {epoch}"))
 
 convs = conv_layer_names(then.model)
 if not convs:
@@ -76,10 +79,13 @@ if not convs:
 first = convs[0]
 st.subheader(f"{first}'s filters after epoch {epoch}")
 kernels = conv_kernels(then.model, first)
-st.plotly_chart(map_grid(kernels[:, 0] if kernels.shape[1] == 1 else kernels.mean(axis=1), colorscale=DIVERGING,
-                         zmid=0.0, label="filter", cols=16, height=220), key="timeline_kernels",
-                config={"displayModeBar": False})
+deep = kernels.shape[1] > 1  # a kernel per input channel: shown as their mean
+first_kernels = kernels.mean(axis=1) if deep else kernels[:, 0]
+st.plotly_chart(map_grid(first_kernels, colorscale=DIVERGING, zmid=0.0, label="filter", cols=16, height=220),
+                key="timeline_kernels", config={"displayModeBar": False},
+                alt=kernels_alt(first_kernels, f"of {first} after epoch {epoch}"
+                                               + (", each the mean over its input channels" if deep else "")))
 layer = st.selectbox("Feature maps of", convs, key="timeline_layer")
 maps = feature_maps(then.activations(current.prep.image)[layer])
 st.plotly_chart(map_grid(np.asarray(maps), label="channel", cols=16), key="timeline_maps",
-                config={"displayModeBar": False})
+                config={"displayModeBar": False}, alt=feature_maps_alt(maps, f"{layer} after epoch {epoch}"))
