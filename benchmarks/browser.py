@@ -101,7 +101,11 @@ async def start_training(page) -> None:
     await slider.press("End")
     await page.wait_for_function(APP_IDLE, timeout=60_000)
     await page.locator(".st-key-train button").click()
-    await page.wait_for_function(TRAINING, timeout=120_000)
+    try:
+        await page.wait_for_function(TRAINING, timeout=120_000)
+    except Exception:
+        await page.screenshot(path="/tmp/benchmark-training-did-not-start.png", full_page=True)
+        raise
 
 
 async def training_running(page) -> bool:
