@@ -69,7 +69,12 @@ button[data-variant='segmented_control'][aria-checked='true'] p { color: #a8283a
   .st-key-timeline_kernels [data-testid='stFullScreenFrame'],
   .st-key-timeline_maps [data-testid='stFullScreenFrame'] { min-width: 44rem; }
 }
-/* no hover on a touch screen: plotly's zoom and pan buttons would only sit on top of the legend */
+/* a touch screen shows the canvas's toolbar only for a moment after a tap, if at all: its room goes to the
+   first screen, where a student in class chooses the digit and sends it without scrolling ... */
+@media (hover: none) {
+  .st-key-canvas_box { padding-top: 0; }
+}
+/* ... and plotly's zoom and pan buttons would only sit on top of the legend */
 @media (hover: none) {
   .stPlotlyChart .modebar-container { display: none; }
 }
