@@ -103,8 +103,9 @@ def _notes(results: dict) -> list[str]:
     """Where a figure comes from, when the table alone would not say."""
     notes = []
     if "drawn_disagreements" in results:
-        notes.append(f"Browser and offline rendering disagree on {len(results['drawn_disagreements'])} of "
-                     f"{results.get('drawn_digits', '?')} digits from {results.get('drawn_writers', '?')} writers "
+        among = (f" of {results['drawn_digits']} digits from {results.get('drawn_writers', '?')} writers"
+                 if "drawn_digits" in results else " digits")  # the accuracy group counts them
+        notes.append(f"Browser and offline rendering disagree on {len(results['drawn_disagreements'])}{among} "
                      f"(listed in the JSON).")
     if "concurrent_client" in results:
         notes.append(f"Concurrent sessions: {results['concurrent_client']}.")

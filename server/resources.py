@@ -68,7 +68,7 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-_TURNS = threading.BoundedSemaphore(_cores() + 1)  # drawings read at once: one per core, and one more
+_TURNS = threading.BoundedSemaphore(_cores())  # drawings read at once: one per core
 
 
 @contextlib.contextmanager
@@ -78,9 +78,9 @@ def drawing_turn():
     Each session's run has its own thread. Sixty at once share the interpreter lock in 5 ms slices,
     so every one of them finishes near the end of the burst, and the event loop that sends the
     answers waits behind all of them. With a turn each, drawings are read a few at a time, the first
-    answers leave at once, and the server does less switching: on one core, 60 sessions drawing at
-    once answered with a p95 of 0.7-1.4 s in turns against 1.0-2.1 s without (``benchmarks``,
-    ``concurrent_one_core_p95_ms``).
+    answers leave at once, and the server does less switching. On one core, 60 sessions drawing at
+    once (two rounds each, runs alternated): p95 0.52-0.96 s with one turn, 0.51-1.12 s with two,
+    1.0-2.1 s without turns (``benchmarks``, ``concurrent_one_core_p95_ms``).
     """
     with _TURNS:
         yield
