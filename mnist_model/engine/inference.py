@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .light import softmax as softmax  # re-exported: callers import it from here
 from .preprocess import Preprocessed, canvas_to_mnist
 
 EVAL_BATCH = 1000
@@ -51,12 +52,6 @@ def outputs_probabilities(model: keras.Model) -> bool:
     if isinstance(last, keras.Model):  # a nested model: look at how it ends
         return outputs_probabilities(last)
     return isinstance(last, keras.layers.Softmax) or getattr(last, "activation", None) is keras.activations.softmax
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities from logits along the last axis, without overflow."""
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 class Predictor:

@@ -24,12 +24,13 @@ import numpy as np
 
 _SNAKE = {"Conv2D": "conv2d", "Dense": "dense"}  # the weights file's group of each layer with weights
 _ACTIVATIONS = {"linear": lambda x: x, None: lambda x: x, "relu": lambda x: np.maximum(x, 0.0),
-                "softmax": lambda x: _softmax(x), "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+                "softmax": lambda x: softmax(x), "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
                 "tanh": np.tanh}
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities from logits along the last axis, without overflow (``inference`` re-exports it)."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
@@ -86,7 +87,7 @@ class LightPredictor:
         return self.to_probabilities(self.forward(np.asarray(image)[None])[-1][0])
 
     def to_probabilities(self, output: np.ndarray) -> np.ndarray:
-        return output if self.softmax_in_model else _softmax(output)
+        return output if self.softmax_in_model else softmax(output)
 
     def __getattr__(self, name: str):  # the model, saliency, ...: the full Predictor's
         if name.startswith("_"):
@@ -147,7 +148,7 @@ def _layer(kind: str, settings: dict, values: list[np.ndarray] | None) -> Callab
     if kind == "ReLU" and not any(settings.get(key) for key in ("max_value", "negative_slope", "threshold")):
         return _ACTIVATIONS["relu"]
     if kind == "Softmax" and settings.get("axis", -1) == -1:
-        return _softmax
+        return softmax
     return None
 
 
