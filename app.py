@@ -66,11 +66,19 @@ def pages() -> dict[str, list]:
 if __name__ == "__main__":  # a page view: Streamlit runs the script as __main__
     main()
 else:  # `streamlit run app.py` imports the file to find this app, and serves it
-    from ui.streamlit_fixes import bound_widget_json, deliver_finished_runs, skip_direct_run_warning
+    from ui.streamlit_fixes import (
+        bound_widget_json,
+        deliver_finished_runs,
+        reuse_theme_messages,
+        skip_direct_run_warning,
+        wake_loop_in_place,
+    )
     from ui.warm_start import ROUTES, lifespan
 
     deliver_finished_runs()
     bound_widget_json()
     skip_direct_run_warning()
+    reuse_theme_messages()
+    wake_loop_in_place()
 
     app = st.App(__file__, lifespan=lifespan, routes=ROUTES)

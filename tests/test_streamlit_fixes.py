@@ -75,3 +75,66 @@ def test_without_the_patch_streamlit_raises(monkeypatch):  # what the patch is f
     monkeypatch.setattr(session_state, "unpack_widget_state_value", common.unpack_widget_state_value)  # the app's
     with pytest.raises(RecursionError):  # other tests may have installed the patch in this process
         canvas_state("[" * 1_000_000 + "]" * 1_000_000)
+
+
+def test_a_theme_section_is_built_once_per_config_and_read_again_when_the_config_is(monkeypatch):
+    import copy
+
+    from streamlit import config
+    from streamlit.proto.NewSession_pb2 import CustomThemeConfig
+    from streamlit.runtime import app_session
+
+    config.get_config_options()
+    built = []
+
+    def counted(msg, section="theme"):
+        built.append(section)
+        msg.primary_color = config._config_options[f"{section}.primaryColor"].value or ""
+
+    monkeypatch.setattr(app_session, "_populate_theme_msg", counted)  # Streamlit's own is put back afterwards
+    streamlit_fixes.reuse_theme_messages()
+    streamlit_fixes.reuse_theme_messages()  # idempotent: one cache, not a cache of a cache
+    options = copy.deepcopy(config._config_options)
+    options["theme.primaryColor"].set_value("#123456")
+    monkeypatch.setattr(config, "_config_options", options)
+
+    def theme(section="theme") -> CustomThemeConfig:
+        msg = CustomThemeConfig()
+        app_session._populate_theme_msg(msg, section)
+        return msg
+
+    assert [theme().primary_color for _ in range(3)] == ["#123456"] * 3
+    assert built == ["theme"]  # built once, copied after
+    assert theme("theme.sidebar").primary_color == "" and built == ["theme", "theme.sidebar"]
+    reread = copy.deepcopy(options)  # the config file changed: Streamlit reads it into a new table
+    reread["theme.primaryColor"].set_value("#654321")
+    monkeypatch.setattr(config, "_config_options", reread)
+    assert theme().primary_color == "#654321"
+
+
+def test_a_message_queued_on_the_event_loop_sets_the_flag_without_waking_the_loop_through_its_pipe(monkeypatch):
+    import asyncio
+    import threading
+
+    from streamlit.runtime.runtime import Runtime
+
+    monkeypatch.setattr(Runtime, "_enqueued_some_message", Runtime._enqueued_some_message)
+    monkeypatch.delattr(Runtime, "_convnet_lab_wakes_loop_in_place", raising=False)
+    streamlit_fixes.wake_loop_in_place()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        runtime = object.__new__(Runtime)
+        flag = asyncio.Event()
+        runtime._async_objs = SimpleNamespace(eventloop=loop, need_send_data=flag)
+        piped = []
+        monkeypatch.setattr(loop, "call_soon_threadsafe", lambda callback, *args: piped.append(callback))
+        runtime._enqueued_some_message()  # on the loop's own thread
+        assert flag.is_set() and piped == []
+        flag.clear()
+        thread = threading.Thread(target=runtime._enqueued_some_message)  # a script thread
+        thread.start()
+        thread.join()
+        assert not flag.is_set() and piped == [flag.set]
+
+    asyncio.run(main())

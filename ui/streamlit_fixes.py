@@ -26,6 +26,18 @@ whether it runs in a REPL, to warn that an app needs ``streamlit run``; the chec
 TensorFlow's thousands of modules loading, a second or more of the first student's first page.
 The server was started by ``streamlit run``, so there is nothing to warn about.
 
+``reuse_theme_messages``: every run, a fragment's too, starts with a "new session" message that
+carries the whole theme, rebuilt each time by scanning all of Streamlit's ~250 config options six
+times (once per theme section): a fifth of the server's CPU per drawing with thirty sessions on
+one core. The theme changes only when the config is read again (Streamlit then replaces its
+options table, which is what the cache is keyed on), so each section's message is built once and
+copied after.
+
+``wake_loop_in_place``: each message Streamlit queues for a browser wakes the server's event loop
+through ``call_soon_threadsafe``, a write to its self-pipe; most of a run's bookkeeping messages
+are queued on the event loop itself, where that write is a wasted system call and an extra turn
+of the loop. There the flag is set directly; from a script thread nothing changes.
+
 ``bound_widget_json``: a widget that sends JSON (the drawing canvas) has its message parsed by
 Streamlit before the page runs; a forged one nested a million levels deep raised
 RecursionError there, which the session could only show as a generic error. It measures the
@@ -36,6 +48,7 @@ the page can say what happened (``deep_json_refused``).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 
@@ -46,6 +59,8 @@ from streamlit.runtime.state import common, session_state
 
 _FINISHING = "_convnet_lab_finishing_runner"  # an AppSession's stopped runner whose messages may still arrive
 _INSTALLED = "_convnet_lab_delivers_finished_runs"
+_THEMES_INSTALLED = "_convnet_lab_reuses_theme_messages"
+_WAKE_INSTALLED = "_convnet_lab_wakes_loop_in_place"
 DEEP_JSON = ("The drawing arrived nested too deeply to read (a real canvas sends a few levels), so it was not "
              "read. Clear and draw again.")
 MAX_WIDGET_JSON_DEPTH = 64  # the canvas's drawing is 6 levels deep; json.loads gives up near 1,000
@@ -89,6 +104,50 @@ def deliver_finished_runs() -> None:
     AppSession._create_scriptrunner = create_runner
     AppSession._handle_scriptrunner_event_on_event_loop = handle_event
     setattr(AppSession, _INSTALLED, True)
+
+
+def reuse_theme_messages() -> None:
+    """Build each theme section's part of the "new session" message once per config (idempotent)."""
+    from streamlit import config
+    from streamlit.runtime import app_session
+
+    populate = app_session._populate_theme_msg
+    if getattr(populate, _THEMES_INSTALLED, False):
+        return
+    built: dict[tuple[str, int], object] = {}
+
+    def reuse(msg, section: str = "theme") -> None:
+        key = (section, id(config._config_options))  # a config read again is a new options table
+        part = built.get(key)
+        if part is None:
+            part = type(msg)()
+            populate(part, section)  # sets the section's own fields only, never its sub-sections
+            if len(built) > 64:  # the config was read again many times: forget the old ones
+                built.clear()
+            built[key] = part
+        msg.MergeFrom(part)
+
+    setattr(reuse, _THEMES_INSTALLED, True)
+    app_session._populate_theme_msg = reuse
+
+
+def wake_loop_in_place() -> None:
+    """Flag queued messages without a self-pipe write when already on the server's event loop (idempotent)."""
+    from streamlit.runtime.runtime import Runtime
+
+    if getattr(Runtime, _WAKE_INSTALLED, False):
+        return
+    wake = Runtime._enqueued_some_message
+
+    def enqueued(self) -> None:
+        objects = self._get_async_objs()
+        if asyncio._get_running_loop() is objects.eventloop:  # this thread runs the loop: no pipe needed
+            objects.need_send_data.set()
+        else:
+            wake(self)
+
+    Runtime._enqueued_some_message = enqueued
+    setattr(Runtime, _WAKE_INSTALLED, True)
 
 
 def skip_direct_run_warning() -> None:

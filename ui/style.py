@@ -20,8 +20,9 @@ _CSS = """
    after a tap and on keyboard focus: on any screen, with a mouse or a finger, it must not cover the choice
    of Draw, Test digit or Upload above it */
 .st-key-canvas_box { padding-top: 2.6rem; }
-/* 28x28 pictures are sent as they are and shown big, pixel by pixel */
-[class*='st-key-network_view'] img { image-rendering: pixelated; }
+/* 28x28 pictures are sent as they are and shown big, pixel by pixel (a photo keeps its smoothing) */
+[data-testid='stMain'] [data-testid='stImage'] img { image-rendering: pixelated; }
+.st-key-photo img { image-rendering: auto; }
 /* a button or a metric says all it has to say: its label wraps rather than ending in an ellipsis */
 [data-testid='stMain'] .stMarkdownEllipsis,
 [data-testid='stMain'] .stMarkdownEllipsis p { white-space: normal; overflow: visible; text-overflow: clip; }

@@ -14,7 +14,7 @@ from mnist_model.engine.preprocess import (
     read_upload,
 )
 from mnist_model.figures.alt import preprocessing_alt, probabilities_alt
-from mnist_model.figures.common import pixels, preprocessing_steps, probability_bars
+from mnist_model.figures.common import pixels, png_url, preprocessing_steps, probability_bars
 from mnist_model.figures.numbers import ink_words, percent, sure
 from mnist_model.lab.words import UNFAMILIAR
 from server import resources
@@ -61,9 +61,9 @@ def drawing_input() -> CurrentInput | None:
         result = st_canvas(stroke_width=pen_width, stroke_color="#FFFFFF", background_color="#000000",
                            width=CANVAS_SIZE, height=CANVAS_SIZE, drawing_mode="freedraw",
                            return_image_data=True, key=CANVAS_KEY, initial_drawing=kept("canvas_initial"))
-    pen, clear = st.columns([3, 1], vertical_alignment="bottom", wrap=False)  # one row on a phone too
-    keep("pen_width", pen.slider("Pen width", 6, 40, pen_width, key="pen_width"))
-    clear.button("Clear", key="clear_canvas", on_click=clear_canvas, width="stretch")
+    with st.container(horizontal=True, vertical_alignment="bottom", wrap=False, gap="medium"):  # a phone too
+        keep("pen_width", st.slider("Pen width", 6, 40, pen_width, key="pen_width"))
+        st.button("Clear", key="clear_canvas", on_click=clear_canvas)
     if refused := deep_json_refused():
         st.warning(refused)
     url = ((st.session_state[CANVAS_KEY] or {}).get("drawing") or {}).get("data")
@@ -86,7 +86,7 @@ def test_digit_input() -> CurrentInput:
     index = st.session_state.test_index
     label = int(labels[index])
     with st.container(key="network_view_test"):
-        st.image(pixels(images[index] / 255.0, scale=1), caption=f"MNIST test image #{index}: a {label}",
+        st.image(png_url(pixels(images[index] / 255.0, scale=1)), caption=f"MNIST test image #{index}: a {label}",
                  width=CANVAS_SIZE, alt=f"MNIST test image #{index}, a handwritten {label}: {ink_words(images[index])}")
     return CurrentInput("test digit", canvas_to_mnist(images[index]), label, f"test image #{index}")
 
@@ -111,8 +111,9 @@ def upload_input() -> CurrentInput | None:
         return None
     for note in saved["notes"]:
         st.caption(plain(note, limit=400))
-    st.image(saved["preview"], caption=plain(saved["name"]), width=CANVAS_SIZE,
-             alt=f"The uploaded picture, {saved['preview'].width}x{saved['preview'].height} pixels as shown")
+    with st.container(key="photo"):  # a photo, shown smoothed, not pixel by pixel as the 28x28 pictures
+        st.image(saved["preview"], caption=plain(saved["name"]), width=CANVAS_SIZE,
+                 alt=f"The uploaded picture, {saved['preview'].width}x{saved['preview'].height} pixels as shown")
     return saved["input"]
 
 
@@ -187,14 +188,14 @@ def what_the_network_sees(current: CurrentInput | None) -> None:
         return
     with st.expander("What the network sees", expanded=True):
         image, why = st.columns(2)
-        with image.container(key="network_view"):
-            st.image(pixels(current.prep.image, scale=1), caption="The 28x28 input", width=NETWORK_VIEW,
+        with image:
+            st.image(png_url(pixels(current.prep.image, scale=1)), caption="The 28x28 input", width=NETWORK_VIEW,
                      alt=f"The input the network reads: {ink_words(current.prep.image)}")
-        with why.container(key="network_view_why"):
+        with why:
             if kept_toggle("Show the ink behind the answer", "show_saliency"):
                 saliency = predictor().saliency(current.prep.image)
                 row, col = np.unravel_index(int(np.argmax(saliency)), saliency.shape)
-                st.image(pixels(saliency, scale=1, colormap="hot"),
+                st.image(png_url(pixels(saliency, scale=1, colormap="hot")),
                          caption="Bright: the ink that pushed the network towards its answer", width=NETWORK_VIEW,
                          alt=f"Saliency map, 28x28: brightest at row {row}, column {col}; "
                              f"{int((saliency >= 0.5 * saliency.max()).sum())} pixels at half of that or more")

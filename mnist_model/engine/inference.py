@@ -66,8 +66,10 @@ class Predictor:
         self.layer_names = [layer.name for layer in inner_layers(model)]
         self.softmax_in_model = outputs_probabilities(model)
         self._activations = activation_model(model)
+        # traced once, called as the concrete graph: no signature matching on every drawing
         self._forward = tf.function(self._activations, reduce_retracing=True,
-                                    input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
+                                    input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)]
+                                    ).get_concrete_function()
         self._saliency = tf.function(self._ink_shares, reduce_retracing=True,
                                      input_signature=[tf.TensorSpec((28, 28), tf.float32)])
         self._lock = threading.Lock()  # one forward pass at a time: TF's CPU pool is already parallel

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import io
 import math
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 from plotly.subplots import make_subplots
 
 from .numbers import percent
@@ -120,6 +123,17 @@ def pixels(image: np.ndarray, scale: int = 10, colormap: str = "gray") -> np.nda
     else:
         raise ValueError(f"colormap must be 'gray' or 'hot', got {colormap!r}")
     return np.kron(rgb.round().astype(np.uint8), np.ones((scale, scale, 1), np.uint8))
+
+
+def png_url(picture: np.ndarray) -> str:
+    """A small picture (from ``pixels``) as a PNG data URL, for ``st.image``.
+
+    The page carries it inline: no copy kept in the server's media store, no second request
+    from the browser to fetch it, for a picture of a few hundred bytes redrawn on every stroke.
+    """
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(picture, np.uint8)).save(buffer, "PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def digit_image(image: np.ndarray, title: str = "", height: int = 300, colorscale: str = INK,
