@@ -85,7 +85,7 @@ def test_ten_pen_digits_drawn_by_finger_are_answered_on_the_first_screen(phone):
 
 
 TOOLBAR_CARD = """() => {
-    const card = document.querySelector("[data-testid='stBidiComponentIsolated']").shadowRoot
+    const card = document.querySelector(".st-key-canvas [data-testid='stBidiComponentIsolated']").shadowRoot
                          .querySelector('.dc-toolbar-card');
     const b = card.getBoundingClientRect();
     return {top: b.top, bottom: b.bottom, opacity: getComputedStyle(card.parentElement).opacity};

@@ -20,6 +20,8 @@ _CSS = """
    after a tap and on keyboard focus: on any screen, with a mouse or a finger, it must not cover the choice
    of Draw, Test digit or Upload above it */
 .st-key-canvas_box { padding-top: 2.6rem; }
+/* the canvas's keyboard pen is script only (ui/keyboard_pen.py): it takes no room */
+.st-key-keyboard_pen { display: none; }
 /* 28x28 pictures are sent as they are and shown big, pixel by pixel (a photo keeps its smoothing) */
 [data-testid='stMain'] [data-testid='stImage'] img { image-rendering: pixelated; }
 .st-key-photo img { image-rendering: auto; }

@@ -20,6 +20,7 @@ from mnist_model.lab.words import UNFAMILIAR
 from server import resources
 from ui.classroom import send_to_class
 from ui.current import CurrentInput, active_model_path, keep, kept, kept_toggle, predictor, set_input
+from ui.keyboard_pen import keyboard_pen
 from ui.streamlit_fixes import deep_json_refused
 from ui.text import plain
 
@@ -137,8 +138,9 @@ def show_prediction(current: CurrentInput | None) -> tuple[np.ndarray | None, tu
     the doubts said about the input."""
     with st.container(key="prediction"):
         if current is None or current.prep.empty:
-            hint = {"Draw": "Draw a digit on the black canvas: the network guesses when you lift the pen. No finger, "
-                            "pen or mouse? Test digit and Upload, above, work with a keyboard.",
+            hint = {"Draw": "Draw a digit on the black canvas: the network guesses when you lift the pen. With "
+                            "a keyboard, Tab to the canvas: the arrow keys move the pen, Space puts it down and "
+                            "lifts it.",
                     "Upload": "Upload an image of a single digit.",
                     "Test digit": "Pick a test digit."}[source]
             st.info(hint if current is None or source == "Draw" else "The image looks empty: no digit to read.")
@@ -229,4 +231,6 @@ def _input_and_answer() -> None:
     what_the_network_sees(current)
 
 
+if source == "Draw":
+    keyboard_pen(CANVAS_SIZE)  # outside the fragment: mounted once per page view, not once per stroke
 input_and_answer()
