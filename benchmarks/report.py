@@ -54,6 +54,10 @@ ROWS = (
     Row("concurrent_one_core_timeouts", "… drawings unanswered within {concurrent_timeout_s:.0f} s", "{:d}", "0",
         lambda v: v == 0),
     Row("server_cpu_s_per_drawing_one_core", "… server CPU per drawing", "{:.4f} s"),
+    Row("concurrent_slow_p95_ms", "{concurrent_sessions} sessions, the server's core slowed {concurrent_slow_factor}× "
+        "(a CFS quota: the slower laptop), p95", "{:.0f} ms"),
+    Row("concurrent_slow_timeouts", "… drawings unanswered within {concurrent_timeout_s:.0f} s", "{:d}", "0",
+        lambda v: v == 0),
     Row("peer_p95_ms", "Tutorial app (`benchmarks/peer_app.py`), {peer_sessions} sessions, same clients and core, "
         "p95", "{:.0f} ms"),
     Row("peer_server_cpu_s_per_drawing", "… its server CPU per drawing", "{:.4f} s"),

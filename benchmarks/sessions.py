@@ -24,6 +24,8 @@ VIEWPORT = {"width": 1280, "height": 900}
 POOL = 200  # replay digits the concurrent sessions draw from
 PEN_SAMPLE_S = 1 / 60  # a pen or mouse reports about 60 points a second: drawing a digit takes that long
 SESSION_TIMEOUT_S = 20.0  # a drawing still unanswered after this counts at this value (a lower bound)
+SLOWER = 2.7  # the slower laptop of issue 23: 2.7x this machine's CPU time per drawing
+CFS_PERIOD_US = 10_000  # a short quota period, so a slowed server works in small slices as a slow CPU would
 
 
 def run_single(sizes: Sizes) -> dict:
@@ -94,6 +96,9 @@ async def _concurrent(sizes: Sizes) -> dict:
                 await _draw_at_once(some, drawings(0, per_round), sizes.session_digits)  # every session warm
                 idle, idle_cpu = await _measured(server.pid, some, drawings(per_round, per_round), sizes)
                 crowd, crowd_cpu = await _measured(server.pid, clients, drawings(2 * per_round, many), sizes)
+                with slowed(server.pid, SLOWER) as slow_cgroup:
+                    slow = (await _draw_at_once(some, drawings(per_round, per_round), sizes.session_digits)
+                            if slow_cgroup else [])
                 await start_training(tab)
                 spread_children(server.pid)
                 busy, busy_cpu = await _measured(server.pid, some, drawings(3 * per_round, per_round), sizes)
@@ -109,6 +114,11 @@ async def _concurrent(sizes: Sizes) -> dict:
             for client in clients:
                 await client.close()
     idle_s, busy_s, crowd_s, peer_s = (summary([a.ms for a in answers]) for answers in (idle, busy, crowd, peer))
+    if slow:
+        slow_s = summary([a.ms for a in slow])
+        results |= {"concurrent_slow_factor": SLOWER, "concurrent_slow_p50_ms": slow_s["p50"],
+                    "concurrent_slow_p95_ms": slow_s["p95"], "concurrent_slow_timeouts": unanswered(slow),
+                    "concurrent_slow_wrong_answers": sum(a.digit != a.expected for a in slow if a.digit is not None)}
     ours = idle + busy + crowd
     return {**results, "concurrent_sessions": sizes.sessions, "concurrent_timeout_s": SESSION_TIMEOUT_S,
             "concurrent_client": "Streamlit websocket clients (benchmarks/streamlit_client.py); latency = the "
@@ -141,6 +151,41 @@ async def _measured(pid: int, clients: list[Session], drawings: list[Drawing], s
 
 def unanswered(answers: list[Answer]) -> int:
     return sum(a.ms >= SESSION_TIMEOUT_S * 1000 for a in answers)
+
+
+@contextlib.contextmanager
+def slowed(pid: int, times: float):
+    """The server process given ``1 / times`` of its core for the block, as on a machine ``times`` slower.
+
+    A CFS bandwidth quota in a cgroup of its own (cgroup v1's cpu controller, or v2's ``cpu.max``):
+    the server runs ``CFS_PERIOD_US / times`` microseconds in each period and waits out the rest.
+    Yields the cgroup's folder, or None where cgroups cannot be written (not root, a container that
+    hides them): the slow round is then left out of the results.
+    """
+    period, quota = CFS_PERIOD_US, int(CFS_PERIOD_US / times)
+    v1 = Path("/sys/fs/cgroup/cpu")
+    parent = v1 if (v1 / "cpu.cfs_quota_us").exists() else Path("/sys/fs/cgroup")
+    group = parent / f"convnet-lab-slow-{pid}"
+    try:
+        group.mkdir()
+        if parent == v1:
+            (group / "cpu.cfs_period_us").write_text(str(period))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        else:
+            (group / "cpu.max").write_text(f"{quota} {period}")
+        (group / "cgroup.procs").write_text(str(pid))  # every thread of the process, and those it starts
+    except OSError:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        yield None
+        return
+    try:
+        yield group
+    finally:
+        with contextlib.suppress(OSError):
+            (parent / "cgroup.procs").write_text(str(pid))
+        with contextlib.suppress(OSError):
+            group.rmdir()
 
 
 def split_cores() -> tuple[set[int], set[int]]:

@@ -34,6 +34,12 @@ _UPLOADING = "upload_being_checked"  # the preparer's key of this session's uplo
 _UPLOAD_SAID = "upload_said"  # (file id, kind, sentence): what became of the file the uploader holds
 _SWITCH_TO = "switch_to_model"  # a model to make active on the next full run (its upload became ready)
 MAX_QUEUED = 6  # uploads refused while this many models wait to be checked: nobody can fill the queue
+# Every open page reruns the sidebar's poll at these intervals (seconds), a class of thirty together: each
+# rerun costs the server a few milliseconds even when nothing changed. While a job runs its progress moves;
+# otherwise the poll only notices a job someone else started, or a model that became ready, and a few
+# seconds more do not matter there.
+BUSY_POLL_S = 2.0
+IDLE_POLL_S = 15.0
 
 
 def render_sidebar():
@@ -277,11 +283,11 @@ def _start(job, config: TrainConfig) -> None:
 
 
 def training_progress() -> None:
-    """Polls the shared job and the preparer: every second while one runs, every few seconds otherwise."""
+    """Polls the shared job and the preparer: every BUSY_POLL_S while one runs, every IDLE_POLL_S otherwise."""
     state = resources.training_job().state()
     st.session_state[_SEEN] = _marker(state)  # what this full run shows: only later changes rerun the app
     busy = state.active or resources.preparer().active()
-    st.fragment(_poll_job, run_every=1.0 if busy else 5.0)()
+    st.fragment(_poll_job, run_every=BUSY_POLL_S if busy else IDLE_POLL_S)()
 
 
 def _poll_job() -> None:
