@@ -15,7 +15,10 @@ AT_TOP_RIGHT = """() => {
     const host = document.querySelector('.st-key-canvas');
     const find = (root) => {
         if (root.querySelector('canvas.upper-canvas')) return root;
-        for (const el of root.querySelectorAll('*')) if (el.shadowRoot) { const r = find(el.shadowRoot); if (r) return r; }
+        for (const el of root.querySelectorAll('*')) {
+            const inner = el.shadowRoot && find(el.shadowRoot);
+            if (inner) return inner;
+        }
         return null;
     };
     const root = find(host);
