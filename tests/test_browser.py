@@ -1,9 +1,11 @@
 """Real-browser journeys: Debian's Chromium drives `streamlit run app.py` like a person would."""
 
+import re
 import time
 
 import pytest
 from browser_support import (
+    app_is_running,
     browser_marks,
     clear_canvas,
     draw,
@@ -104,13 +106,16 @@ def test_training_runs_stops_and_finishes_while_another_student_draws(browser, t
         teacher, student = open_app(browser, url), open_app(browser, url)
         sidebar = teacher.locator("[data-testid='stSidebar']")
         sidebar.get_by_text("Train a model").click()
+        epochs = sidebar.locator(".st-key-epochs_seed input[type='range']")
 
+        set_epochs(teacher, epochs, "End")  # 30: the job is still running whenever the page next polls it
         sidebar.locator(".st-key-train button").click()
-        sidebar.get_by_text("Epoch 1/5").wait_for(timeout=30_000)
+        sidebar.get_by_text(re.compile(r"Epoch \d+/30")).wait_for(timeout=60_000)
         sidebar.locator(".st-key-stop_training button").click()
         sidebar.get_by_text("Training was stopped").wait_for(timeout=30_000)
         assert list(models.iterdir()) == []
 
+        set_epochs(teacher, epochs, "Home")  # 1: trained to the end quickly
         sidebar.locator(".st-key-train button").click()
         started = time.monotonic()
         draw(student, clear_digits[6])  # a second browser keeps predicting during training
@@ -124,6 +129,16 @@ def test_training_runs_stops_and_finishes_while_another_student_draws(browser, t
             assert "seed-" in picker_options(page, count=3, timeout=30)[2]  # after the two bundled models
         teacher.close()
         student.close()
+
+
+def set_epochs(page, slider, key: str) -> None:
+    """Move the epochs slider to an end with a key, and wait until the page has taken it in."""
+    slider.focus()
+    slider.press(key)
+    deadline = time.monotonic() + 30
+    time.sleep(0.3)
+    while app_is_running(page) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_a_model_deleted_by_someone_else_mid_drawing_falls_back_with_a_sentence(browser, tmp_path, clear_digits):

@@ -328,6 +328,7 @@ def test_the_projector_view_fits_the_back_of_the_room(browser, lesson, tmp_path)
         image = np.zeros((28, 28), np.uint8)
         image[4:24, 12:16] = 255
         classroom.send_drawing(store, student, image, intended=digit, predicted=1, confidence=0.8)
+    wait_until_idle(teacher)  # the class's page drawn in full: a click in mid-run may be taken by the old page
     teacher.locator(".st-key-teacher_projector label").click()
     teacher.locator(".st-key-projector_counts").wait_for(timeout=30_000)
     wait_until_idle(teacher)
