@@ -99,6 +99,7 @@ async def start_training(page) -> None:
     slider = page.locator(".st-key-epochs_seed input[type='range']")
     await slider.focus()
     await slider.press("End")
+    await asyncio.sleep(0.3)  # the slider's rerun starts: a click on Train in mid-run can be lost with the old page
     await page.wait_for_function(APP_IDLE, timeout=60_000)
     await page.locator(".st-key-train button").click()
     try:

@@ -19,9 +19,9 @@ def png_bytes(image) -> bytes:
 
 
 def drawing(image) -> dict:
-    """What the canvas sends back after a stroke."""
+    """What the canvas sends back after a stroke: its picture, and the stroke among its objects."""
     data = base64.b64encode(png_bytes(image)).decode()
-    return {"drawing": {"raw": {"objects": []}, "data": f"data:image/png;base64,{data}"}}
+    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": f"data:image/png;base64,{data}"}}
 
 
 ONE = stroke_image([(150, 40), (140, 250)], size=320, width=18)

@@ -68,6 +68,13 @@ def drawing_input() -> CurrentInput | None:
     if refused := deep_json_refused():
         st.warning(refused)
     url = ((st.session_state[CANVAS_KEY] or {}).get("drawing") or {}).get("data")
+    objects = (result.json_data or {}).get("objects") or []
+    if url is not None and url != kept("drawing_url") and not objects:
+        # no stroke on it: the canvas sends its blank picture once more after Clear, nothing to decode
+        keep("drawing", None)
+        keep("drawing_url", url)
+        keep("drawing_objects", [])
+        return None
     if url is not None and url != kept("drawing_url"):  # a new stroke: the only time to preprocess
         try:
             image = decode_canvas(url)  # its size is checked before it is decoded: a forged message costs nothing
@@ -76,7 +83,7 @@ def drawing_input() -> CurrentInput | None:
             return kept("drawing")
         keep("drawing", CurrentInput("drawing", canvas_to_mnist(image, light_ink=True)))
         keep("drawing_url", url)
-        keep("drawing_objects", bounded_canvas_objects((result.json_data or {}).get("objects", [])))
+        keep("drawing_objects", bounded_canvas_objects(objects))
     return kept("drawing")
 
 
