@@ -61,3 +61,30 @@ def test_a_finger_at_the_canvas_top_right_corner_draws_instead_of_hitting_the_hi
     page = open_draw_page(browser, app_url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     assert "upper-canvas" in page.evaluate(AT_TOP_RIGHT)
     page.context.close()
+
+
+RING_SHOWN = """() => {
+    const find = (root) => {
+        const ring = root.querySelector('.kp-ring');
+        if (ring) return ring;
+        for (const el of root.querySelectorAll('*')) {
+            const inner = el.shadowRoot && find(el.shadowRoot);
+            if (inner) return inner;
+        }
+        return null;
+    };
+    const ring = find(document);
+    return ring !== null && !ring.hidden;
+}"""
+
+
+def test_the_keyboard_pen_stays_out_of_sight_of_a_mouse(browser, app_url):
+    from browser_support import draw
+
+    page = open_draw_page(browser, app_url, viewport={"width": 1280, "height": 900})
+    draw(page, [[(160, 60), (160, 260)]])
+    assert wait_for_prediction(page, timeout=30) == "1"
+    assert not page.evaluate(RING_SHOWN)  # the click focused the canvas: no ring for a hand that uses a mouse
+    page.keyboard.press("ArrowLeft")  # a key: now it shows where the keyboard's pen is
+    assert page.evaluate(RING_SHOWN)
+    page.context.close()

@@ -83,9 +83,15 @@ function wire(canvas, data) {
     say(data.lifted);
   };
 
-  canvas.addEventListener("focus", () => { ring.hidden = false; place(); });
+  const show = () => { ring.hidden = false; place(); };
+  // the ring is the keyboard's: shown when focus comes by keyboard or a pen key is pressed, not after a click or tap
+  canvas.addEventListener("focus", () => { if (canvas.matches(":focus-visible")) show(); });
   canvas.addEventListener("blur", () => { lift(); ring.hidden = true; });
+  for (const type of ["mousedown", "touchstart"]) {
+    canvas.addEventListener(type, (event) => { if (event.isTrusted) ring.hidden = true; }, { passive: true });
+  }
   canvas.addEventListener("keydown", (event) => {
+    if (MOVES[event.key] || [" ", "Enter", "Escape"].includes(event.key)) show();
     const move = MOVES[event.key];
     if (move) {
       const step = event.shiftKey ? FINE : STEP;
