@@ -144,6 +144,18 @@ def app_is_running(page) -> bool:
     return page.locator("[data-testid='stStatusWidget']").count() > 0
 
 
+def wait_until_idle(page, settle: float = 0.5, timeout: float = 60.0, poll: float = 0.05) -> None:
+    """Until no script run has been in flight for ``settle`` seconds (a run just asked for has begun and ended)."""
+    deadline, quiet_since = time.monotonic() + timeout, time.monotonic()
+    while time.monotonic() < deadline:
+        if app_is_running(page):
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            return
+        time.sleep(poll)
+    raise TimeoutError(f"{page.url} was still running after {timeout:.0f} s")
+
+
 def wait_for_prediction(page, previous: str | None = None, timeout: float = 15.0,
                         settle: float = 0.4) -> str:
     """Wait for the prediction of the whole drawing: a digit other than ``previous``, still shown

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_support import app_is_running, browser_marks, running_app
+from browser_support import browser_marks, running_app, wait_until_idle
 
 import classroom
 
@@ -82,14 +81,7 @@ def lesson(tmp_path_factory):
 def settled(page, quiet: float = 1.5, timeout: float = 90.0) -> None:
     """Wait until the page has run its script and nothing has rerun for ``quiet`` seconds."""
     page.wait_for_selector("[data-testid='stMainBlockContainer']", timeout=timeout * 1000)
-    deadline, since = time.monotonic() + timeout, time.monotonic()
-    while time.monotonic() < deadline:
-        if app_is_running(page):
-            since = time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{page.url} was still running after {timeout} s")
+    wait_until_idle(page, quiet, timeout, poll=0.1)
 
 
 def violations(page, axe_source: str) -> list[dict]:

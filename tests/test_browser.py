@@ -5,7 +5,6 @@ import time
 
 import pytest
 from browser_support import (
-    app_is_running,
     browser_marks,
     clear_canvas,
     draw,
@@ -15,6 +14,7 @@ from browser_support import (
     running_app,
     stroke_paths,
     wait_for_prediction,
+    wait_until_idle,
 )
 from model_zoo import small_mnist
 
@@ -135,19 +135,7 @@ def set_epochs(page, slider, key: str) -> None:
     """Move the epochs slider to an end with a key, and wait until the page has taken it in."""
     slider.focus()
     slider.press(key)
-    wait_idle(page)
-
-
-def wait_idle(page, settle: float = 0.5, timeout: float = 60.0) -> None:
-    """Until no script run has been in flight for ``settle`` seconds (a run just asked for has begun and ended)."""
-    deadline, quiet_since = time.monotonic() + timeout, time.monotonic()
-    while time.monotonic() < deadline:
-        if app_is_running(page):
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= settle:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"the app was still running after {timeout:.0f} s")
+    wait_until_idle(page)
 
 
 def test_a_model_deleted_by_someone_else_mid_drawing_falls_back_with_a_sentence(browser, tmp_path, clear_digits):
@@ -166,7 +154,7 @@ def test_a_model_deleted_by_someone_else_mid_drawing_falls_back_with_a_sentence(
         page.get_by_role("option", name="theirs").click()
         picker = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox'] input").first
         page.wait_for_function("i => i.value === 'theirs'", arg=picker.element_handle(), timeout=30_000)
-        wait_idle(page)  # the app has rerun with it and loaded it (a fixed 2 s was not always enough under load)
+        wait_until_idle(page)  # the app has rerun with it and loaded it (a fixed 2 s was not always enough under load)
         delete_model(models / "theirs.keras")  # another session deletes it while this one draws
         draw(page, clear_digits[3])
         page.get_by_text("was deleted or moved").wait_for(timeout=30_000)

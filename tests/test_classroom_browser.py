@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 import pytest
-from browser_support import SCROLL, app_is_running, browser_marks, draw, running_app, touch_draw, wait_for_prediction
+from browser_support import SCROLL, browser_marks, draw, running_app, touch_draw, wait_for_prediction
+from browser_support import wait_until_idle as idle_for
 
 import classroom
 
@@ -69,15 +70,7 @@ def student_sends(browser, link: str, nickname: str, strokes, digit: int):
 
 def wait_until_idle(page, settle: float = 1.0, timeout: float = 30.0) -> None:
     """Wait until no script run has been in flight for ``settle`` seconds."""
-    deadline = time.monotonic() + timeout
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        if app_is_running(page):
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= settle:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"the app was still running after {timeout} s")
+    idle_for(page, settle, timeout)
 
 
 def dashboard_count(page, timeout: float = 20.0, wanted: str = "1") -> str:

@@ -9,7 +9,6 @@ from browser_support import (
     SCROLL,
     SIDEWAYS_OVERFLOW,
     UNIPEN,
-    app_is_running,
     browser_marks,
     load_unipen,
     pick_digits,
@@ -17,6 +16,7 @@ from browser_support import (
     stroke_paths,
     touch_draw,
     wait_for_prediction,
+    wait_until_idle,
 )
 
 pytestmark = browser_marks()
@@ -45,14 +45,7 @@ def phone(browser, app_url):
 
 def settle(page, quiet_s: float = 0.5, timeout_s: float = 120.0) -> None:
     """Wait until the app has been idle for ``quiet_s``."""
-    deadline, quiet_since = time.monotonic() + timeout_s, time.monotonic()
-    while time.monotonic() < deadline:
-        if app_is_running(page):
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_s:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{page.url} still running after {timeout_s:.0f} s")
+    wait_until_idle(page, quiet_s, timeout_s)
 
 
 def tap_clear(page) -> None:
